@@ -11,10 +11,10 @@ requirement never pulls a multi-GB CUDA build on a CPU machine.
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
 import nox
+import tomllib
 
 ROOT = Path(__file__).parent
 PACKAGES = ["registry", "init", "model", "preprocess", "dist", "runner"]

@@ -21,9 +21,10 @@ from __future__ import annotations
 import ast
 import re
 import sys
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+
+import tomllib
 
 FLOORS = {"registry": 0, "init": 1, "model": 2, "preprocess": 3, "dist": 3, "runner": 4}
 

@@ -7,7 +7,7 @@ want precision can catch ours.
 
 from __future__ import annotations
 
-__all__ = ["BuildError", "ConfigError", "RegistryError"]
+__all__ = ["BuildError", "ConfigError", "ConfigFileNotFoundError", "RegistryError"]
 
 
 class RegistryError(KeyError):
@@ -27,3 +27,11 @@ class BuildError(TypeError):
 
 class ConfigError(ValueError):
     """A config file or config value is invalid: missing file, bad syntax, base cycle, bad key."""
+
+
+class ConfigFileNotFoundError(ConfigError, FileNotFoundError):
+    """A config file, or a ``_base_`` file it names, does not exist.
+
+    It is both a :class:`ConfigError` and a :class:`FileNotFoundError`, so either
+    ``except`` clause catches it. The message names the path that was looked up.
+    """
