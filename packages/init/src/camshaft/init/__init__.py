@@ -19,7 +19,7 @@ Example:
     >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Linear(8, 2))
     >>> initialize(net, [dict(type='Kaiming', layer='Conv2d'),
     ...                  dict(type='Constant', layer='Linear', val=0.0)])
-    >>> float(net[2].weight.abs().sum())
+    >>> float(net[2].weight.detach().abs().sum())
     0.0
 """
 
