@@ -1,0 +1,312 @@
+"""MMLogger and print_log: MMEngine's logging names on the standard ``logging`` module.
+
+How the pieces fit:
+
+* Every :class:`MMLogger` is a :class:`logging.Logger` named ``camshaft.<name>`` whose
+  parent is ``logging.getLogger('camshaft')`` — the logger the other camshaft packages
+  already log to (init reports, checkpoint warnings). Records propagate, so logging
+  configuration, third-party handlers and pytest's ``caplog`` see them. An MMLogger is
+  not entered in ``logging``'s own table: ``logging.getLogger('camshaft.<name>')``
+  returns a plain logger, so get yours with :meth:`MMLogger.get_instance`.
+* The console handler is attached once, to the ``camshaft`` logger, however many
+  MMLoggers are created: no line is ever printed twice by camshaft. It writes to the
+  current ``sys.stdout``; on ranks other than 0 it prints only errors (as MMEngine).
+  If you also give the root logger a console handler, records reach both; stop that
+  with ``logging.getLogger('camshaft').propagate = False``.
+* A log file, when given, is written by rank 0 only (MMEngine's default); with
+  ``distributed=True`` every other rank writes ``<stem>_rank<r><suffix>`` beside it.
+* The first MMLogger also sets the ``camshaft`` logger's level when nobody has, so
+  camshaft's own INFO records (the init summary) appear as they do in MMEngine.
+
+Lines read ``11/23 12:00:00 - camshaft - INFO - message`` (the log file writes the year
+too); from ERROR up, the file, function and line are added, as in MMEngine.
+``MMLogger._reset_instances()`` removes every handler camshaft added and closes its
+files (the runner's tests do it after each test).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
+
+from camshaft.dist import get_rank, is_distributed
+from camshaft.runner.logging._instances import NamedInstances
+
+__all__ = ["MMLogger", "print_log"]
+
+_ROOT_NAME = "camshaft"
+_DEFAULT_NAME = "camshaft"
+_FORMAT = "%(asctime)s - {label} - %(levelname)s - %(message)s"
+_ERROR_FORMAT = (
+    "%(asctime)s - {label} - %(levelname)s - %(pathname)s - %(funcName)s - %(lineno)d - %(message)s"
+)
+_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
+if TYPE_CHECKING:  # generic in typeshed, subscriptable at runtime only from Python 3.11
+    _StreamHandler = logging.StreamHandler[TextIO]
+else:
+    _StreamHandler = logging.StreamHandler
+# What MMLogger changed on the ``camshaft`` logger, undone by ``_reset_instances``.
+_installed: dict[str, Any] = {}
+
+
+class _Formatter(logging.Formatter):
+    """MMEngine's layout: ``time - label - LEVEL - message``; errors add the location."""
+
+    def __init__(self, datefmt: str) -> None:
+        super().__init__(datefmt=datefmt)
+
+    def format(self, record: logging.LogRecord) -> str:
+        label = getattr(record, "camshaft_label", None) or record.name.partition(".")[0]
+        layout = _ERROR_FORMAT if record.levelno >= logging.ERROR else _FORMAT
+        self._style._fmt = layout.format(label=label.replace("%", "%%"))
+        return super().format(record)
+
+
+class _ConsoleHandler(_StreamHandler):
+    """Writes to whatever ``sys.stdout`` is when a record arrives (pytest swaps it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
+class _Label(logging.Filter):
+    """Stamps the label to print on the records logged through one MMLogger."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.camshaft_label = self.label
+        return True
+
+
+def _global_rank() -> int:
+    """The process's rank: the process group's, else torchrun's ``RANK``, else 0."""
+    if is_distributed():
+        return get_rank()
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
+
+
+def _rank_zero_or_error(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.ERROR or _global_rank() == 0
+
+
+def _check_level(level: int | str, argument: str) -> int:
+    if isinstance(level, str) and level.upper() in _LEVELS:
+        return int(logging.getLevelName(level.upper()))
+    if isinstance(level, int) and not isinstance(level, bool) and level >= 0:
+        return level
+    raise ValueError(f"`{argument}` must be one of {list(_LEVELS)} or an int >= 0, got {level!r}")
+
+
+def _install_console(level: int) -> None:
+    """Give the ``camshaft`` logger its one console handler (once)."""
+    root = logging.getLogger(_ROOT_NAME)
+    if "console" in _installed:
+        return
+    handler = _ConsoleHandler()
+    handler.setFormatter(_Formatter(datefmt="%m/%d %H:%M:%S"))
+    handler.addFilter(_rank_zero_or_error)
+    root.addHandler(handler)
+    _installed["console"] = handler
+    if root.level == logging.NOTSET:
+        root.setLevel(level)
+        _installed["level"] = True
+
+
+class MMLogger(logging.Logger):
+    """A logger with MMEngine's format, a rank-0 console and an optional log file.
+
+    Create it with :meth:`get_instance` so that :meth:`get_current_instance` and
+    ``print_log(..., logger='current')`` find it.
+
+    Args:
+        name: The instance name; the logger is called ``camshaft.<name>``.
+        logger_name: The label printed in each line.
+        log_file: Where to write the log (rank 0); parent folders are created.
+        log_level: The lowest level logged (a name such as ``'INFO'`` or an int).
+        file_mode: ``'w'`` to start the file afresh, ``'a'`` to append.
+        distributed: Also write a log file on every other rank (``<stem>_rank<r>``).
+
+    Raises:
+        ValueError: ``log_level`` or ``file_mode`` is not one of the accepted values.
+        TypeError: ``name`` is not a non-empty str.
+
+    Example:
+        >>> logger = MMLogger.get_instance('demo', log_level='INFO')
+        >>> logger.info('hello')  # doctest: +SKIP
+        11/23 12:00:00 - camshaft - INFO - hello
+    """
+
+    _instances: ClassVar[NamedInstances[MMLogger]] = NamedInstances("MMLogger")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._instances = NamedInstances(cls.__name__)
+
+    def __init__(
+        self,
+        name: str,
+        logger_name: str = "camshaft",
+        log_file: str | os.PathLike[str] | None = None,
+        log_level: int | str = "INFO",
+        file_mode: str = "w",
+        distributed: bool = False,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"`name` must be a non-empty str, got {name!r}")
+        if file_mode not in ("w", "a"):
+            raise ValueError(f"`file_mode` must be 'w' or 'a', got {file_mode!r}")
+        level = _check_level(log_level, "log_level")
+        super().__init__(f"{_ROOT_NAME}.{name}", level)
+        self._instance_name = name
+        self.parent = logging.getLogger(_ROOT_NAME)
+        self.propagate = True
+        self.addFilter(_Label(str(logger_name)))
+        _install_console(level)
+        self._log_file: Path | None = None
+        if log_file is not None:
+            self._open_file(Path(log_file), file_mode, distributed)
+
+    def _open_file(self, path: Path, mode: str, distributed: bool) -> None:
+        rank = _global_rank()
+        if rank != 0:
+            if not distributed:
+                return
+            path = path.with_name(f"{path.stem}_rank{rank}{path.suffix}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, mode, encoding="utf-8")
+        handler.setFormatter(_Formatter(datefmt="%Y/%m/%d %H:%M:%S"))
+        self.addHandler(handler)
+        self._log_file = path
+
+    @property
+    def instance_name(self) -> str:
+        """The name this logger was created with."""
+        return self._instance_name
+
+    @property
+    def log_file(self) -> Path | None:
+        """The file this process writes, or None (no file, or not rank 0)."""
+        return self._log_file
+
+    def isEnabledFor(self, level: int) -> bool:
+        """Whether ``level`` passes; never cached, as this logger is not in ``logging``'s table."""
+        if self.disabled or self.manager.disable >= level:
+            return False
+        return level >= self.getEffectiveLevel()
+
+    def close(self) -> None:
+        """Detach and close this logger's file handler."""
+        for handler in list(self.handlers):
+            self.removeHandler(handler)
+            handler.close()
+
+    @classmethod
+    def get_instance(cls, name: str, **kwargs: Any) -> MMLogger:
+        """Return the logger called ``name``, creating it with ``kwargs`` if needed.
+
+        Creating one makes it the current logger. ``kwargs`` for a logger that
+        already exists are ignored with a warning.
+
+        Example:
+            >>> logger = MMLogger.get_instance('demo_get', log_level='WARNING')
+            >>> MMLogger.get_current_instance() is logger
+            True
+        """
+        logger, created = cls._instances.get_or_create(name, lambda: cls(name, **kwargs))
+        if kwargs and not created:
+            warnings.warn(
+                f"{cls.__name__} {name!r} already exists; get_instance() ignored {sorted(kwargs)}",
+                UserWarning,
+                stacklevel=2,
+            )
+        return logger
+
+    @classmethod
+    def get_current_instance(cls) -> MMLogger:
+        """The most recently created logger; one called ``'camshaft'`` is made if none."""
+        current = cls._instances.current()
+        return current if current is not None else cls.get_instance(_DEFAULT_NAME)
+
+    @classmethod
+    def check_instance_created(cls, name: str) -> bool:
+        """Whether a logger called ``name`` was created by :meth:`get_instance`."""
+        return name in cls._instances
+
+    @classmethod
+    def _reset_instances(cls) -> None:
+        """Forget every named logger, close their files, remove the console handler."""
+        for logger in cls._instances.clear():
+            logger.close()
+        root = logging.getLogger(_ROOT_NAME)
+        handler = _installed.pop("console", None)
+        if handler is not None:
+            root.removeHandler(handler)
+            handler.close()
+        if _installed.pop("level", False):
+            root.setLevel(logging.NOTSET)
+
+
+def print_log(
+    msg: object,
+    logger: logging.Logger | logging.LoggerAdapter[Any] | str | None = None,
+    level: int | str = logging.INFO,
+) -> None:
+    """Log ``msg`` where ``logger`` says.
+
+    Args:
+        msg: The message.
+        logger: ``None`` prints it; ``'silent'`` drops it; ``'current'`` logs to
+            :meth:`MMLogger.get_current_instance`; another str names an MMLogger
+            created with :meth:`MMLogger.get_instance`; a ``logging.Logger`` (or
+            adapter) is used as it is.
+        level: The level (int or name such as ``'WARNING'``).
+
+    Raises:
+        ValueError: ``logger`` names no MMLogger, or ``level`` is not a level.
+        TypeError: ``logger`` is of another type.
+
+    Example:
+        >>> print_log('hello')
+        hello
+        >>> print_log('nobody hears this', logger='silent')
+    """
+    number = _check_level(level, "level")
+    if logger is None:
+        print(msg)
+    elif isinstance(logger, (logging.Logger, logging.LoggerAdapter)):
+        logger.log(number, msg, stacklevel=2)
+    elif logger == "silent":
+        return
+    elif logger == "current":
+        MMLogger.get_current_instance().log(number, msg, stacklevel=2)
+    elif isinstance(logger, str):
+        if not MMLogger.check_instance_created(logger):
+            raise ValueError(
+                f"print_log(logger={logger!r}): no MMLogger called {logger!r} exists; create "
+                f"it with MMLogger.get_instance({logger!r}), or pass 'current', 'silent', "
+                "None or a logging.Logger"
+            )
+        MMLogger.get_instance(logger).log(number, msg, stacklevel=2)
+    else:
+        raise TypeError(
+            "`logger` must be None, 'silent', 'current', the name of an MMLogger or a "
+            f"logging.Logger, got {type(logger).__name__}: {logger!r}"
+        )
