@@ -35,3 +35,12 @@ def test_importing_the_registries_registers_nothing_eagerly() -> None:
         "assert 'camshaft.runner.optim' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_built_in_samplers_resolve_without_importing_the_data_package() -> None:
+    code = (
+        "from camshaft.runner._registry import DATA_SAMPLERS; "
+        "assert DATA_SAMPLERS.get('DefaultSampler').__name__ == 'DefaultSampler'; "
+        "assert DATA_SAMPLERS.get('InfiniteSampler').__name__ == 'InfiniteSampler'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -76,7 +76,7 @@ LOOPS = Registry("loop", scope="camshaft")
 DATASETS = Registry("dataset", scope="camshaft")
 """Datasets that dataloader configs can name."""
 
-DATA_SAMPLERS = Registry("data sampler", scope="camshaft")
+DATA_SAMPLERS = Registry("data sampler", scope="camshaft", locations=["camshaft.runner.data"])
 """Samplers that dataloader configs can name."""
 
 VISBACKENDS = Registry("visualization backend", scope="camshaft")

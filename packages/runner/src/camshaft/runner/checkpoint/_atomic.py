@@ -1,0 +1,195 @@
+"""Atomic file replacement: a reader sees the old file or the new one, never half of one.
+
+The recipe (used for checkpoints and for the ``last_checkpoint`` pointer):
+
+1. create a hidden temp file ``.<name>.<random>.tmp`` in the *same* directory as the
+   target (a rename is only atomic within one file system);
+2. write it, ``flush`` and ``os.fsync`` it, so its bytes are on disk;
+3. ``os.replace`` it onto the target name (atomic on POSIX and Windows);
+4. ``fsync`` the directory, so the rename itself survives a power cut.
+
+Any exception on the way removes the temp file and leaves the target untouched. A
+SIGKILL cannot run cleanup, so it may leave a ``.*.tmp`` file behind, but never a
+partial file under the target name; :func:`remove_stale_temp_files` clears such
+leftovers before the next write to the same name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from camshaft.init import CheckpointError
+
+__all__ = [
+    "CheckpointSaveError",
+    "atomic_write",
+    "ensure_writable_dir",
+    "fsync_dir",
+    "remove_stale_temp_files",
+    "temp_name_pattern",
+]
+
+# errnos meaning "this file system cannot fsync a directory": durability is best-effort
+# there, and the rename has already happened.
+_DIR_FSYNC_UNSUPPORTED = {errno.EINVAL, errno.ENOTSUP, errno.EBADF, errno.EACCES, errno.EISDIR}
+
+
+class CheckpointSaveError(CheckpointError, OSError):
+    """A checkpoint or pointer file could not be written.
+
+    Raised when the work directory cannot be created or written, or the disk fails
+    mid-write. The message names the directory or file and the operating system's
+    reason; the original ``OSError`` is chained. Nothing is left under the target name.
+    """
+
+
+def ensure_writable_dir(directory: Path, what: str = "work_dir") -> None:
+    """Create ``directory`` (with parents) or raise naming it.
+
+    Args:
+        directory: The folder a file is about to be written into.
+        what: How the folder is called in the error message.
+
+    Raises:
+        CheckpointSaveError: The folder cannot be created, or exists but is not a folder.
+
+    Example:
+        >>> ensure_writable_dir(Path("work_dirs/exp1"))  # doctest: +SKIP
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CheckpointSaveError(
+            f"cannot create the {what} {str(directory)!r}: {exc.strerror or exc}. Choose a "
+            f"{what} you can write to, or fix its permissions."
+        ) from exc
+    if not directory.is_dir():
+        raise CheckpointSaveError(
+            f"the {what} {str(directory)!r} exists but is not a directory; choose another path."
+        )
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Write ``path`` atomically: ``write`` fills a temp file that then replaces ``path``.
+
+    Args:
+        path: The final file name. Its directory must exist.
+        write: Called once with the open binary temp file; must not close it.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        CheckpointSaveError: The directory cannot be written, or writing failed with
+            an ``OSError``. Other exceptions from ``write`` propagate unchanged. In
+            every case the temp file is removed and ``path`` is untouched.
+
+    Example:
+        >>> atomic_write(Path("out/last_checkpoint"), lambda f: f.write(b"epoch_1.pth"))
+        ... # doctest: +SKIP
+    """
+    directory = path.parent
+    remove_stale_temp_files(path)
+    fd, tmp = _open_temp(path)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, CheckpointError):
+            raise CheckpointSaveError(
+                f"writing {str(path)!r} failed: {exc.strerror or exc}. The previous file, if "
+                "any, is untouched; check free disk space and permissions."
+            ) from exc
+        raise
+    fsync_dir(directory)
+    return path
+
+
+def fsync_dir(directory: Path) -> None:
+    """Flush a directory entry to disk, so a rename inside it is durable.
+
+    A no-op on Windows and on file systems that cannot fsync a directory.
+
+    Args:
+        directory: The folder whose entries changed.
+
+    Example:
+        >>> fsync_dir(Path("work_dirs/exp1"))  # doctest: +SKIP
+    """
+    if os.name == "nt":
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in _DIR_FSYNC_UNSUPPORTED:
+            raise
+    finally:
+        os.close(fd)
+
+
+def temp_name_pattern(path: Path) -> re.Pattern[str]:
+    """The names :func:`atomic_write` gives its temp files for ``path``."""
+    return re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{16}}\.tmp")
+
+
+def remove_stale_temp_files(path: Path) -> list[Path]:
+    """Delete temp files a killed earlier write of ``path`` left behind.
+
+    Args:
+        path: The target file name whose leftovers are removed.
+
+    Returns:
+        The removed files.
+
+    Example:
+        >>> remove_stale_temp_files(Path("work_dirs/exp1/epoch_2.pth"))  # doctest: +SKIP
+        []
+    """
+    pattern = temp_name_pattern(path)
+    removed = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return []
+    for entry in entries:
+        if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                continue
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _open_temp(path: Path) -> tuple[int, str]:
+    """Create a fresh hidden temp file beside ``path`` with the default permissions."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise CheckpointSaveError(
+                f"cannot write into the directory {str(path.parent)!r} (creating a temp file "
+                f"for {path.name!r} failed: {exc.strerror or exc}). Choose a work_dir you can "
+                "write to, or fix its permissions."
+            ) from exc
+    raise CheckpointSaveError(f"could not pick an unused temp file name beside {str(path)!r}")

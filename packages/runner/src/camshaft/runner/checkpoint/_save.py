@@ -1,0 +1,165 @@
+"""``save_checkpoint``: check that a checkpoint is plain data, then write it atomically.
+
+A checkpoint written here can always be read back with ``torch.load(weights_only=True)``
+(and so with :func:`camshaft.init.read_checkpoint`), because before a byte is written
+every value is checked to be one of:
+
+* a ``torch.Tensor`` or ``torch.nn.Parameter`` (not another tensor subclass),
+  ``torch.Size``, ``torch.dtype``, ``torch.device``;
+* ``str``, ``bytes``, ``int``, ``float``, ``bool``, ``None`` (exact types: an ``IntEnum``
+  or a ``str`` subclass would pickle its class);
+* ``dict`` / ``collections.OrderedDict`` (keys: str, int, float, bool or None),
+  ``list``, ``tuple`` of the above.
+
+Anything else (a numpy array, a dataclass, a config object, a lambda) is a
+``TypeError`` naming where it sits, e.g. ``checkpoint['meta']['dataset'][2]``, and
+nothing is written. The file is then written by :func:`._atomic.atomic_write`: a
+crash or SIGKILL mid-save leaves the previous file at ``path`` intact.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import torch
+
+from camshaft.runner.checkpoint._atomic import atomic_write, ensure_writable_dir
+
+__all__ = ["check_plain_checkpoint", "save_checkpoint"]
+
+_SCALARS: tuple[type, ...] = (str, bytes, int, float, bool, type(None))
+_KEY_TYPES: tuple[type, ...] = (str, int, float, bool, type(None))
+_TORCH_VALUES: tuple[type, ...] = (torch.Size, torch.dtype, torch.device)
+_TENSORS: tuple[type, ...] = (torch.Tensor, torch.nn.Parameter)
+_MAX_DEPTH = 200
+
+
+def save_checkpoint(checkpoint: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write ``checkpoint`` to ``path`` atomically, after checking it is plain data.
+
+    The parent directory is created if needed. The write goes to a hidden temp file
+    beside ``path`` (``.<name>.<random>.tmp``), is fsynced, renamed onto ``path`` and the
+    directory fsynced, so ``path`` always holds either the previous file or the whole
+    new one.
+
+    Args:
+        checkpoint: The checkpoint dict (``meta``, ``state_dict``, ``optimizer``, ...)
+            holding only tensors and plain Python types (see the module docstring).
+        path: Where to write it, e.g. ``work_dir / 'epoch_3.pth'``.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        TypeError: ``checkpoint`` is not a mapping, or holds a value
+            ``torch.load(weights_only=True)`` could not read; the message names its
+            key path and type. Nothing is written.
+        ValueError: ``checkpoint`` contains itself (a reference cycle).
+        CheckpointSaveError: The directory cannot be created or written, or the write
+            failed (disk full); the previous file at ``path`` is untouched.
+
+    Example:
+        >>> model = torch.nn.Linear(2, 1)
+        >>> save_checkpoint(
+        ...     {"meta": {"epoch": 1}, "state_dict": model.state_dict()},
+        ...     "work_dirs/exp/epoch_1.pth",
+        ... )  # doctest: +SKIP
+        PosixPath('work_dirs/exp/epoch_1.pth')
+    """
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(
+            f"`path` must be a str or os.PathLike file name, got {type(path).__name__}: {path!r}"
+        )
+    target = Path(path)
+    if not target.name or target.is_dir():
+        raise ValueError(
+            f"`path` must name a file, got the directory {str(target)!r}; pass e.g. "
+            f"{str(target / 'epoch_1.pth')!r}"
+        )
+    check_plain_checkpoint(checkpoint)
+    ensure_writable_dir(target.parent, "checkpoint directory")
+
+    def write(file: BinaryIO) -> None:
+        torch.save(checkpoint, file)
+
+    return atomic_write(target, write)
+
+
+def check_plain_checkpoint(checkpoint: Mapping[str, Any]) -> None:
+    """Raise unless ``checkpoint`` holds only what ``torch.load(weights_only=True)`` reads.
+
+    Args:
+        checkpoint: The mapping about to be saved.
+
+    Raises:
+        TypeError: A value or key of another type; the message gives its key path
+            (``checkpoint['meta']['dataset'][2]``), its type and how to fix it.
+        ValueError: A container contains itself.
+
+    Example:
+        >>> check_plain_checkpoint({"meta": {"epoch": 1}, "w": torch.zeros(2)})
+    """
+    if not isinstance(checkpoint, Mapping):
+        raise TypeError(
+            f"`checkpoint` must be a mapping (a dict), got {type(checkpoint).__name__}; wrap "
+            "it, e.g. {'state_dict': model.state_dict()}"
+        )
+    _check(checkpoint, "checkpoint", set(), 0)
+
+
+def _check(value: object, where: str, active: set[int], depth: int) -> None:
+    kind = type(value)
+    if kind in _SCALARS or kind in _TENSORS or isinstance(value, _TORCH_VALUES):
+        return
+    if kind not in (dict, OrderedDict, list, tuple):
+        raise TypeError(_not_plain(where, value))
+    if id(value) in active:
+        raise ValueError(f"{where} contains itself (a reference cycle); checkpoints must be trees")
+    if depth >= _MAX_DEPTH:
+        raise ValueError(f"{where} is nested more than {_MAX_DEPTH} levels deep")
+    active.add(id(value))
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if type(key) not in _KEY_TYPES:
+                raise TypeError(
+                    f"{where} has a key of type {_type_name(key)} ({key!r:.80}); checkpoint "
+                    "dict keys must be str, int, float, bool or None. Convert the key, e.g. "
+                    "with str(key)."
+                )
+            _check(item, f"{where}[{key!r}]", active, depth + 1)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check(item, f"{where}[{index}]", active, depth + 1)
+    active.discard(id(value))
+
+
+def _not_plain(where: str, value: object) -> str:
+    name = _type_name(value)
+    if type(value).__module__ == "numpy":
+        fix = "convert it with torch.from_numpy(x) or x.tolist() (numpy scalars: x.item())"
+    elif isinstance(value, torch.Tensor):
+        fix = "convert it to a plain tensor with x.as_subclass(torch.Tensor)"
+    elif isinstance(value, set | frozenset):
+        fix = "store it as a sorted list"
+    elif isinstance(value, _SCALARS):
+        builtin = next(t for t in _SCALARS if isinstance(value, t))
+        fix = f"convert it to the builtin, e.g. {builtin.__name__}(x)"
+    else:
+        fix = "store its state_dict() or convert it to dicts, lists, numbers and strings"
+    return (
+        f"{where} is a {name}, which torch.load(weights_only=True) cannot read back; "
+        f"checkpoints hold only tensors and plain Python types, so {fix}. Nothing was written."
+    )
+
+
+def _type_name(value: object) -> str:
+    kind = type(value)
+    return (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
