@@ -20,8 +20,9 @@ get the same object.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 __all__ = ["NamedInstances"]
 
@@ -57,6 +58,21 @@ class NamedInstances(Generic[T]):
             instance = factory()
             self._items[name] = instance
             return instance, True
+
+    def get_instance(self, name: str, factory: Callable[[], T], kwargs: dict[str, Any]) -> T:
+        """``get_or_create`` for ``cls.get_instance(name, **kwargs)``.
+
+        Warns (at the caller of ``get_instance``) when ``name`` already exists and
+        ``kwargs`` were given, since they cannot apply to the existing instance.
+        """
+        instance, created = self.get_or_create(name, factory)
+        if kwargs and not created:
+            warnings.warn(
+                f"{self._owner} {name!r} already exists; get_instance() ignored {sorted(kwargs)}",
+                UserWarning,
+                stacklevel=3,
+            )
+        return instance
 
     def current(self) -> T | None:
         """The most recently created instance, or None when there is none."""

@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
@@ -230,14 +229,7 @@ class MMLogger(logging.Logger):
             >>> MMLogger.get_current_instance() is logger
             True
         """
-        logger, created = cls._instances.get_or_create(name, lambda: cls(name, **kwargs))
-        if kwargs and not created:
-            warnings.warn(
-                f"{cls.__name__} {name!r} already exists; get_instance() ignored {sorted(kwargs)}",
-                UserWarning,
-                stacklevel=2,
-            )
-        return logger
+        return cls._instances.get_instance(name, lambda: cls(name, **kwargs), kwargs)
 
     @classmethod
     def get_current_instance(cls) -> MMLogger:

@@ -100,14 +100,7 @@ class MessageHub:
         Raises:
             TypeError: ``name`` is not a non-empty str.
         """
-        hub, created = cls._instances.get_or_create(name, lambda: cls(name, **kwargs))
-        if kwargs and not created:
-            warnings.warn(
-                f"{cls.__name__} {name!r} already exists; get_instance() ignored {sorted(kwargs)}",
-                UserWarning,
-                stacklevel=2,
-            )
-        return hub
+        return cls._instances.get_instance(name, lambda: cls(name, **kwargs), kwargs)
 
     @classmethod
     def get_current_instance(cls) -> MessageHub:
