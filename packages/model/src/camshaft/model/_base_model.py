@@ -22,6 +22,7 @@ preprocessor's device is read from the module itself, so ``.to()`` / ``.cuda()``
 
 from __future__ import annotations
 
+import weakref
 from abc import ABCMeta, abstractmethod
 from collections.abc import Mapping
 from typing import Any
@@ -201,7 +202,8 @@ class BaseModel(BaseModule, metaclass=ABCMeta):
         Returns:
             ``(loss, log_vars)``: the total, still attached to the graph, and a dict
             with ``'loss'`` (the total) first, then every entry's scalar, in the
-            order given, all detached.
+            order given, all detached. The pair is also remembered (the total by
+            weak reference, so no graph is kept alive) for :meth:`last_loss_terms`.
 
         Raises:
             TypeError: ``losses`` is not a mapping, a key is not a string, or a
@@ -226,7 +228,28 @@ class BaseModel(BaseModule, metaclass=ABCMeta):
         for name, scalar in reduced.items():
             if name != "loss":
                 log_vars[name] = scalar.detach()
+        # Bypass nn.Module.__setattr__: this runs every iteration.
+        self.__dict__["_last_parsed"] = (weakref.ref(total), log_vars)
         return total, log_vars
+
+    def last_loss_terms(self, loss: torch.Tensor) -> dict[str, torch.Tensor] | None:
+        """Return the ``log_vars`` that :meth:`parse_losses` returned with ``loss``.
+
+        The runner's non-finite guard uses it to name every loss term when the total
+        is NaN or inf, and to read all terms in one host transfer.
+
+        Args:
+            loss: A total returned by :meth:`parse_losses`.
+
+        Returns:
+            Its ``log_vars`` dict when ``loss`` is the total of the latest
+            :meth:`parse_losses` call, else None.
+        """
+        last = self.__dict__.get("_last_parsed")
+        if last is None or last[0]() is not loss:
+            return None
+        log_vars: dict[str, torch.Tensor] = last[1]
+        return log_vars
 
     def _run_forward(self, data: Any, mode: str) -> Any:
         """Call ``forward`` with ``data`` unpacked: ``**`` for a dict, ``*`` for a list/tuple.

@@ -1,4 +1,4 @@
-"""camshaft.runner — the engine: optimizer wrappers, schedulers, evaluator, logging.
+"""camshaft.runner — the engine: the Runner, loops, hooks, optimizer wrappers, schedulers, logging.
 
 Subpackages hold the parts (``camshaft.runner.optim``, ``.evaluator``, ``.logging``);
 the everyday names are re-exported here, as MMEngine users expect. Re-exports are
@@ -36,16 +36,41 @@ from camshaft.runner._registry import (
 )
 
 if TYPE_CHECKING:
+    from camshaft.runner._runner import Runner
+    from camshaft.runner.data import DefaultSampler, InfiniteSampler, build_dataloader
     from camshaft.runner.evaluator import BaseMetric, DumpResults, Evaluator
+    from camshaft.runner.hooks import (
+        CheckpointHook,
+        DistSamplerSeedHook,
+        EarlyStoppingHook,
+        EMAHook,
+        EmptyCacheHook,
+        Hook,
+        IterTimerHook,
+        LoggerHook,
+        ParamSchedulerHook,
+        Priority,
+        RuntimeInfoHook,
+        SyncBuffersHook,
+    )
     from camshaft.runner.logging import LogProcessor, MessageHub, MMLogger, print_log
+    from camshaft.runner.loops import (
+        BaseLoop,
+        EpochBasedTrainLoop,
+        IterBasedTrainLoop,
+        TestLoop,
+        ValLoop,
+    )
     from camshaft.runner.optim import (
         AmpOptimWrapper,
         DefaultOptimWrapperConstructor,
+        NonFiniteLossError,
         OptimWrapper,
         OptimWrapperDict,
         build_optim_wrapper,
         build_param_schedulers,
     )
+    from camshaft.runner.visualization import LocalVisBackend, TensorboardVisBackend, Visualizer
 
 __version__ = "0.1.0"
 
@@ -63,6 +88,36 @@ _LAZY = {
     "MMLogger": "camshaft.runner.logging",
     "print_log": "camshaft.runner.logging",
     "LogProcessor": "camshaft.runner.logging",
+    "Runner": "camshaft.runner._runner",
+    "BaseLoop": "camshaft.runner.loops",
+    "EpochBasedTrainLoop": "camshaft.runner.loops",
+    "IterBasedTrainLoop": "camshaft.runner.loops",
+    "ValLoop": "camshaft.runner.loops",
+    "TestLoop": "camshaft.runner.loops",
+    "NonFiniteLossError": "camshaft.runner.optim",
+    "Visualizer": "camshaft.runner.visualization",
+    "LocalVisBackend": "camshaft.runner.visualization",
+    "TensorboardVisBackend": "camshaft.runner.visualization",
+    "DefaultSampler": "camshaft.runner.data",
+    "InfiniteSampler": "camshaft.runner.data",
+    "build_dataloader": "camshaft.runner.data",
+    "Hook": "camshaft.runner.hooks",
+    "Priority": "camshaft.runner.hooks",
+    **dict.fromkeys(
+        (
+            "RuntimeInfoHook",
+            "IterTimerHook",
+            "DistSamplerSeedHook",
+            "LoggerHook",
+            "ParamSchedulerHook",
+            "CheckpointHook",
+            "EMAHook",
+            "EarlyStoppingHook",
+            "EmptyCacheHook",
+            "SyncBuffersHook",
+        ),
+        "camshaft.runner.hooks",
+    ),
 }
 
 __all__ = [
@@ -92,6 +147,31 @@ __all__ = [
     "MMLogger",
     "print_log",
     "LogProcessor",
+    "Runner",
+    "BaseLoop",
+    "EpochBasedTrainLoop",
+    "IterBasedTrainLoop",
+    "ValLoop",
+    "TestLoop",
+    "NonFiniteLossError",
+    "Visualizer",
+    "LocalVisBackend",
+    "TensorboardVisBackend",
+    "DefaultSampler",
+    "InfiniteSampler",
+    "build_dataloader",
+    "Hook",
+    "Priority",
+    "RuntimeInfoHook",
+    "IterTimerHook",
+    "DistSamplerSeedHook",
+    "LoggerHook",
+    "ParamSchedulerHook",
+    "CheckpointHook",
+    "EMAHook",
+    "EarlyStoppingHook",
+    "EmptyCacheHook",
+    "SyncBuffersHook",
 ]
 
 

@@ -67,10 +67,10 @@ EVALUATOR = Registry("evaluator", scope="camshaft", locations=["camshaft.runner.
 LOG_PROCESSORS = Registry("log processor", scope="camshaft", locations=["camshaft.runner.logging"])
 """Turn the message hub into log lines."""
 
-HOOKS = Registry("hook", scope="camshaft")
+HOOKS = Registry("hook", scope="camshaft", locations=["camshaft.runner.hooks"])
 """Hooks the runner calls at each point of the loop."""
 
-LOOPS = Registry("loop", scope="camshaft")
+LOOPS = Registry("loop", scope="camshaft", locations=["camshaft.runner.loops"])
 """Training, validation and test loops."""
 
 DATASETS = Registry("dataset", scope="camshaft")
@@ -79,5 +79,7 @@ DATASETS = Registry("dataset", scope="camshaft")
 DATA_SAMPLERS = Registry("data sampler", scope="camshaft", locations=["camshaft.runner.data"])
 """Samplers that dataloader configs can name."""
 
-VISBACKENDS = Registry("visualization backend", scope="camshaft")
+VISBACKENDS = Registry(
+    "visualization backend", scope="camshaft", locations=["camshaft.runner.visualization"]
+)
 """Where scalars and images are written (local files, TensorBoard, ...)."""

@@ -24,6 +24,7 @@ from camshaft.runner.optim import scheduler as scheduler
 from camshaft.runner.optim._amp_optim_wrapper import AmpOptimWrapper
 from camshaft.runner.optim._builder import build_optim_wrapper
 from camshaft.runner.optim._constructor import DefaultOptimWrapperConstructor
+from camshaft.runner.optim._nonfinite import NonFiniteGuard, NonFiniteLossError
 from camshaft.runner.optim._optim_wrapper import OptimWrapper
 from camshaft.runner.optim._optim_wrapper_dict import OptimWrapperDict
 from camshaft.runner.optim.scheduler import *  # noqa: F403
@@ -34,5 +35,7 @@ __all__ = [
     "OptimWrapperDict",
     "DefaultOptimWrapperConstructor",
     "build_optim_wrapper",
+    "NonFiniteGuard",
+    "NonFiniteLossError",
     *scheduler.__all__,
 ]

@@ -26,7 +26,7 @@ before and after it is kept as tensors (:attr:`OptimWrapper.grad_norm`,
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -101,6 +101,9 @@ class OptimWrapper:
         self._last_window_start = -1
         self._grad_norm: torch.Tensor | None = None
         self._clipped_grad_norm: torch.Tensor | None = None
+        self.loss_guard: Callable[[torch.Tensor], bool] | None = None
+        """Asked about each loss before backward (the Runner installs a
+        :class:`~camshaft.runner.optim.NonFiniteGuard`); False skips the step."""
 
     # --- the training step ------------------------------------------------------------
 
@@ -117,14 +120,23 @@ class OptimWrapper:
             step_kwargs: Keyword arguments for :meth:`step` (the optimizer's ``step``).
             zero_kwargs: Keyword arguments for :meth:`zero_grad`.
 
+        When :attr:`loss_guard` is set and returns False (a NaN/inf loss under the
+        ``'skip'`` policy), the micro-step is counted but nothing is backpropagated
+        and the gradients of the window are dropped.
+
         Raises:
             TypeError: ``loss`` is not a tensor.
+            NonFiniteLossError: the guard found a NaN/inf loss (policy ``'error'``).
         """
         if not isinstance(loss, torch.Tensor):
             raise TypeError(
                 f"`loss` must be a scalar torch.Tensor, got {type(loss).__name__}. "
                 "HINT: reduce a dict of losses first, e.g. with BaseModel.parse_losses."
             )
+        if self.loss_guard is not None and not self.loss_guard(loss):
+            self._inner_count += 1
+            self.zero_grad(**(zero_kwargs or {}))
+            return
         self.backward(self.scale_loss(loss))
         if self.should_update():
             self.step(**(step_kwargs or {}))

@@ -1,0 +1,143 @@
+"""What goes into a Runner checkpoint, and how a run comes back from one.
+
+A checkpoint is plain data (``torch.load(weights_only=True)`` reads it):
+
+* ``meta``: ``epoch``/``iter`` truly finished, ``seed``, ``experiment_name``,
+  ``camshaft`` package versions, ``dataset_meta``, ``time``;
+* ``state_dict``: the unwrapped model's (no ``module.`` or ``_orig_mod.`` prefixes);
+* ``optimizer``, ``param_schedulers``, ``message_hub``;
+* ``rng``: python, numpy, torch CPU and CUDA generator states;
+* ``loop``: the training loop's exact position, the sampler's included.
+
+Hooks add their own state in ``before_save_checkpoint`` (EMA weights, early-stopping
+counters) and read it back in ``after_load_checkpoint``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from camshaft.runner.checkpoint import (
+    get_rng_state,
+    save_checkpoint,
+    set_rng_state,
+    write_last_checkpoint,
+)
+
+__all__ = ["collect_checkpoint", "write_checkpoint", "restore_training_state", "camshaft_versions"]
+
+_PACKAGES = ("registry", "init", "model", "preprocess", "dist", "runner")
+
+
+def camshaft_versions() -> dict[str, str]:
+    """The installed version of each camshaft package, by short name."""
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(f"camshaft-{name}")
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def collect_checkpoint(
+    runner: Any,
+    *,
+    save_optimizer: bool = True,
+    save_param_scheduler: bool = True,
+    meta: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Gather the run's state as a plain checkpoint dict (see the module docstring)."""
+    loop = runner._train_loop_if_built()
+    position = loop.state_dict() if loop is not None else {"epoch": 0, "iter": 0}
+    info: dict[str, Any] = {
+        "epoch": position["epoch"],
+        "iter": position["iter"],
+        "seed": runner.seed,
+        "experiment_name": runner.experiment_name,
+        "camshaft_versions": camshaft_versions(),
+        "time": time.strftime("%Y%m%d_%H%M%S", time.localtime()),
+    }
+    dataset_meta = runner.dataset_meta
+    if dataset_meta is not None:
+        info["dataset_meta"] = _plain_meta(dataset_meta)
+    if meta:
+        info.update(meta)
+    checkpoint: dict[str, Any] = {
+        "meta": info,
+        "state_dict": runner.unwrapped_model.state_dict(),
+        "message_hub": runner.message_hub.state_dict(),
+        "rng": get_rng_state(),
+    }
+    if loop is not None:
+        checkpoint["loop"] = position
+    if save_optimizer and runner._optim_wrapper_if_built() is not None:
+        checkpoint["optimizer"] = runner.optim_wrapper.state_dict()
+    schedulers = runner._param_schedulers_if_built()
+    if save_param_scheduler and schedulers is not None:
+        if isinstance(schedulers, Mapping):
+            checkpoint["param_schedulers"] = {
+                name: [s.state_dict() for s in group] for name, group in schedulers.items()
+            }
+        else:
+            checkpoint["param_schedulers"] = [s.state_dict() for s in schedulers]
+    return checkpoint
+
+
+def write_checkpoint(
+    runner: Any, checkpoint: dict[str, Any], path: Path, *, update_pointer: bool
+) -> Path:
+    """Write ``checkpoint`` atomically on rank 0, then move the pointer."""
+    if runner.rank == 0:
+        save_checkpoint(checkpoint, path)
+        if update_pointer:
+            write_last_checkpoint(runner.work_dir, path)
+    return path
+
+
+def restore_training_state(runner: Any, checkpoint: Mapping[str, Any]) -> None:
+    """Put back optimizer, schedulers, message hub, loop position and RNG states.
+
+    Called after the weights were loaded and the optimizer and schedulers built.
+
+    Raises:
+        ValueError: the checkpoint lacks what a resume needs (``loop``); it names
+            what is missing.
+    """
+    if "loop" not in checkpoint:
+        raise ValueError(
+            "the checkpoint has no 'loop' entry, so it cannot resume training (it holds "
+            f"only {sorted(checkpoint)}); use load_from=<path> to start from its weights"
+        )
+    if "optimizer" in checkpoint:
+        runner.optim_wrapper.load_state_dict(checkpoint["optimizer"])
+    saved = checkpoint.get("param_schedulers")
+    schedulers = runner.param_schedulers
+    if saved is not None and schedulers is not None:
+        if isinstance(schedulers, Mapping):
+            for name, group in schedulers.items():
+                for scheduler, state in zip(group, saved[name], strict=True):
+                    scheduler.load_state_dict(state)
+        else:
+            for scheduler, state in zip(schedulers, saved, strict=True):
+                scheduler.load_state_dict(state)
+    if "message_hub" in checkpoint:
+        runner.message_hub.load_state_dict(checkpoint["message_hub"])
+    runner.train_loop.load_state_dict(checkpoint["loop"])
+    if "rng" in checkpoint:
+        set_rng_state(checkpoint["rng"])
+
+
+def _plain_meta(value: Any) -> Any:
+    """Keep dataset meta that is plain data; turn the rest into text."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain_meta(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_meta(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)

@@ -1,0 +1,63 @@
+"""What every loop shares: the runner it serves, its dataloader, RNG-neutral iteration."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+__all__ = ["BaseLoop", "iterate_without_rng", "resumable_sampler"]
+
+
+class BaseLoop:
+    """Base of the training, validation and test loops.
+
+    Args:
+        runner: The :class:`~camshaft.runner.Runner` that owns the loop.
+        dataloader: A ``DataLoader`` or a dataloader config dict, built through
+            ``runner.build_dataloader``.
+    """
+
+    def __init__(self, runner: Any, dataloader: DataLoader | Mapping[str, Any]) -> None:
+        self._runner = runner
+        if isinstance(dataloader, DataLoader):
+            self.dataloader = dataloader
+        else:
+            self.dataloader = runner.build_dataloader(dataloader)
+
+    @property
+    def runner(self) -> Any:
+        """The runner this loop belongs to."""
+        return self._runner
+
+    def run(self) -> Any:
+        """Run the loop."""
+        raise NotImplementedError(f"{type(self).__name__} must implement run()")
+
+
+def iterate_without_rng(loader: DataLoader) -> Iterator[Any]:
+    """``iter(loader)`` without advancing torch's global generator.
+
+    A DataLoader iterator draws a base seed from torch's default generator when it
+    is created. A resumed run creates one more iterator than an uninterrupted run
+    (mid-epoch), so that draw would shift every later random number; keeping the
+    generator's state around the call makes training randomness independent of
+    where the run was restarted.
+    """
+    state = torch.get_rng_state()
+    try:
+        return iter(loader)
+    finally:
+        torch.set_rng_state(state)
+
+
+def resumable_sampler(loader: DataLoader) -> Any | None:
+    """The loader's sampler when it keeps a resumable position (camshaft's samplers)."""
+    sampler: Any = loader.sampler
+    if not hasattr(sampler, "advance"):
+        sampler = getattr(loader.batch_sampler, "sampler", None)
+    if hasattr(sampler, "advance") and hasattr(sampler, "state_dict"):
+        return sampler
+    return None
