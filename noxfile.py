@@ -127,6 +127,28 @@ def gpu(session: nox.Session) -> None:
 
 
 @nox.session
+def demo(session: nox.Session) -> None:
+    """The README's first command: train, test and plot the digits example end to end."""
+    _install_editable_all(session)
+    session.install(*CONSTRAINTS, "scikit-learn>=1.3")
+    work_dir = Path(session.posargs[0] if session.posargs else "work_dirs/digits")
+    config = str(ROOT / "examples" / "digits" / "config.py")
+    env = {"PYTHONPATH": str(ROOT / "examples" / "digits")}
+    session.run("camshaft", "train", config, "--work-dir", str(work_dir), env=env)
+    best = sorted(work_dir.glob("best_*.pth"), key=lambda p: p.stat().st_mtime)
+    if not best:
+        session.error(f"training wrote no best checkpoint in {work_dir}")
+    session.run(
+        "camshaft", "test", config, "--checkpoint", str(best[-1]), "--work-dir", str(work_dir),
+        env=env,
+    )  # fmt: skip
+    session.run(
+        "camshaft", "plot", str(work_dir), "--keys", "loss", "accuracy",
+        "--out", str(work_dir / "curves.png"),
+    )  # fmt: skip
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Every benchmark in bench/ (or those named after ``--``), one JSON line each."""
     _install_editable_all(session)

@@ -232,9 +232,7 @@ class FakeRunner:
     ) -> Path:
         path = Path(out_dir) / filename
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(
-            {"meta": dict(meta or {}), "epoch": self.epoch, "iter": self.iter}, path
-        )
+        torch.save({"meta": dict(meta or {}), "epoch": self.epoch, "iter": self.iter}, path)
         self.saved.append(
             SavedCheckpoint(
                 path,

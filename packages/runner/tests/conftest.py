@@ -79,15 +79,16 @@ def regression_data() -> tuple[torch.Tensor, torch.Tensor]:
 
 @pytest.fixture(autouse=True)
 def _fresh_named_instances() -> Iterator[None]:
-    """Every test starts and ends without named MessageHubs or MMLoggers.
+    """Every test starts and ends without named MessageHubs, MMLoggers or Visualizers.
 
     ``get_instance``/``get_current_instance`` keep instances per class; resetting them
     also closes log files and removes the console handler from the ``camshaft`` logger.
     """
     from camshaft.runner.logging import MessageHub, MMLogger
+    from camshaft.runner.visualization import Visualizer
 
-    MessageHub._reset_instances()
-    MMLogger._reset_instances()
+    for cls in (MessageHub, MMLogger, Visualizer):
+        cls._reset_instances()
     yield
-    MessageHub._reset_instances()
-    MMLogger._reset_instances()
+    for cls in (MessageHub, MMLogger, Visualizer):
+        cls._reset_instances()

@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +24,11 @@ import torch
 
 from camshaft.registry import ConfigError, RegistryError
 from camshaft.runner.cli import main
-from camshaft.runner.cli._main import CliError, load_config
-from camshaft.runner.cli._train import apply_amp, apply_resume
+from camshaft.runner.cli._main import CliError
+from camshaft.runner.cli._train import apply_amp, apply_resume, load_config
 
 TOYS_MODULE = "camshaft_cli_toys"
+LAUNCH_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 TOYS = '''
 """Toys for the camshaft CLI tests, registered under Cli* names."""
 import os
@@ -132,11 +132,15 @@ def toys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def toys(toys_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Put the toys module on ``sys.path`` (and ``PYTHONPATH`` for subprocesses)."""
     monkeypatch.syspath_prepend(str(toys_dir))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(toys_dir), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(toys_dir), os.environ.get("PYTHONPATH", "")])
+    )
     return toys_dir
 
 
-def write_config(folder: Path, name: str = "toy.py", work_dir: Path | None = None, extra: str = "") -> Path:
+def write_config(
+    folder: Path, name: str = "toy.py", work_dir: Path | None = None, extra: str = ""
+) -> Path:
     """Write the toy config (plus ``extra`` lines) into ``folder``; return its path."""
     text = CONFIG.format(module=TOYS_MODULE) + extra
     if work_dir is not None:
@@ -160,7 +164,7 @@ def meta(path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, toys_dir: Path) -> Iterator[dict[str, Any]]:
+def trained(tmp_path_factory: pytest.TempPathFactory, toys_dir: Path) -> dict[str, Any]:
     """One finished one-epoch run: its config, work dir and printed summary."""
     folder = tmp_path_factory.mktemp("cli_trained")
     sys.path.insert(0, str(toys_dir))
@@ -170,7 +174,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, toys_dir: Path) -> Iterato
     finally:
         sys.path.remove(str(toys_dir))
     assert code == 0, err
-    yield {"config": config, "work_dir": folder / "work", "stdout": out}
+    return {"config": config, "work_dir": folder / "work", "stdout": out}
 
 
 # --- train ---------------------------------------------------------------------------
@@ -213,7 +217,9 @@ def test_resume_continues_from_the_checkpoint(
     assert f"last checkpoint: {second}" in out
 
 
-def test_default_work_dir_and_overrides(tmp_path: Path, toys: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_work_dir_and_overrides(
+    tmp_path: Path, toys: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     config = write_config(tmp_path, name="my_exp.py")
     assert load_config(str(config), None, None).work_dir == os.path.join(".", "work_dirs", "my_exp")
@@ -225,7 +231,9 @@ def test_default_work_dir_and_overrides(tmp_path: Path, toys: Path, monkeypatch:
 
 
 def test_resume_and_amp_set_the_config(tmp_path: Path, toys: Path) -> None:
-    cfg = load_config(str(write_config(tmp_path, extra="load_from = 'pretrained.pth'\n")), None, None)
+    cfg = load_config(
+        str(write_config(tmp_path, extra="load_from = 'pretrained.pth'\n")), None, None
+    )
     apply_resume(cfg, "auto")
     assert (cfg.resume, cfg.load_from) == (True, None)
     apply_amp(cfg)
@@ -248,6 +256,8 @@ def test_train_with_amp_on_cpu(tmp_path: Path, toys: Path) -> None:
     )
     assert code == 0, err
     assert (tmp_path / "work" / "epoch_1.pth").is_file()
+    [dumped] = (tmp_path / "work").glob("*/vis_data/config.py")
+    assert "AmpOptimWrapper" in dumped.read_text()
 
 
 def test_errors_while_training_propagate(tmp_path: Path, toys: Path) -> None:
@@ -301,7 +311,8 @@ BAD_INPUT = {
     ),
     "unknown model type": (
         ["train", "{config}", "--cfg-options", "model.type=CliToyModle"],
-        r"'CliToyModle' is not registered in registry 'model'.*Closest registered names: 'CliToyModel'",
+        r"'CliToyModle' is not registered in registry 'model'.*"
+        r"Closest registered names: 'CliToyModel'",
     ),
     "unknown dataset type": (
         ["train", "{config}", "--cfg-options", "train_dataloader.dataset.type=CliToyDta"],
@@ -313,7 +324,8 @@ BAD_INPUT = {
     ),
     "no training settings": (
         ["train", "{config}", "--cfg-options", "optim_wrapper=None"],
-        r"`camshaft train` needs train_dataloader, train_cfg, optim_wrapper .* has no optim_wrapper",
+        r"`camshaft train` needs train_dataloader, train_cfg, optim_wrapper in the config; "
+        r".*toy\.py has no optim_wrapper",
     ),
     "missing resume checkpoint": (
         ["train", "{config}", "--resume", "{dir}/gone.pth"],
@@ -325,7 +337,7 @@ BAD_INPUT = {
     ),
     "test checkpoint not a checkpoint": (
         ["test", "{config}", "--checkpoint", "{config}"],
-        r"\.py",
+        r"cannot read checkpoint '.*toy\.py'",
     ),
     "test without --checkpoint": (["test", "{config}"], "--checkpoint"),
     "launcher without torchrun": (
@@ -343,13 +355,13 @@ BAD_INPUT = {
 def test_bad_input_exits_2_with_one_line(
     case: str, tmp_path: Path, toys: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+    for name in LAUNCH_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("CAMSHAFT_DEBUG", raising=False)
     argv, pattern = BAD_INPUT[case]
     config = write_config(tmp_path, work_dir=tmp_path / "work")
     args = [arg.format(dir=tmp_path, config=config) for arg in argv]
-    code, out, err = run_cli(*args)
+    code, _, err = run_cli(*args)
     assert code == 2
     lines = err.strip().splitlines()
     assert lines[-1].startswith("camshaft"), err
@@ -398,7 +410,8 @@ def test_python_dash_m_camshaft(tmp_path: Path, toys: Path) -> None:
         capture_output=True, text=True, env=env, timeout=60, check=False,
     )  # fmt: skip
     assert missing.returncode == 2
-    assert missing.stderr.strip() == f"camshaft: error: config file '{tmp_path / 'nope.py'}' does not exist"
+    expected = f"camshaft: error: config file '{tmp_path / 'nope.py'}' does not exist"
+    assert missing.stderr.strip() == expected
     helped = subprocess.run(
         [sys.executable, "-m", "camshaft.runner", "plot", "--help"],
         capture_output=True, text=True, env=env, timeout=60, check=False,
@@ -417,7 +430,7 @@ def test_torchrun_two_processes_on_cpu(tmp_path: Path, toys: Path) -> None:
         "--cfg-options", "env_cfg.dist_cfg.backend=gloo", "env_cfg.dist_cfg.timeout=60",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "CAMSHAFT_DEBUG"):
+    for name in (*LAUNCH_VARIABLES, "CAMSHAFT_DEBUG"):
         env.pop(name, None)
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,

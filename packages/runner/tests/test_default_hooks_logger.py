@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -28,7 +28,8 @@ def load_fake_runner() -> ModuleType:
         spec = importlib.util.spec_from_file_location(
             name, Path(__file__).with_name("_fake_runner.py")
         )
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
@@ -191,7 +192,7 @@ def test_after_run_closes_the_visualizer(tmp_path: Path) -> None:
 
 
 class FakeBar:
-    instances: list[FakeBar] = []
+    instances: ClassVar[list[FakeBar]] = []
 
     def __init__(self, total: int | None, description: str, *, stream: Any = None) -> None:
         self.total, self.description = total, description

@@ -270,3 +270,23 @@ def test_stage_table_lists_hooks_per_stage_with_priority_names() -> None:
         " --------------------"
     )
     assert HookDispatcher().stage_table() == ""
+
+
+def test_compact_stage_table_is_one_line_per_stage() -> None:
+    class First(Hook):
+        def before_run(self, runner: object) -> None:
+            pass
+
+        def after_run(self, runner: object) -> None:
+            pass
+
+    class Second(Hook):
+        def before_run(self, runner: object) -> None:
+            pass
+
+    dispatcher = HookDispatcher()
+    dispatcher.register(Second(), priority="LOW")
+    dispatcher.register(First(), priority=15)
+    assert dispatcher.stage_table(compact=True) == (
+        "  before_run: First(15), Second(LOW)\n  after_run: First(15)"
+    )

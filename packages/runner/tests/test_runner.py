@@ -191,6 +191,16 @@ def test_compiled_model_saves_plain_keys(tmp_path: Path) -> None:
     assert not any("_orig_mod" in k or k.startswith("module.") for k in keys)
 
 
+def test_close_releases_the_log_file_and_is_idempotent(tmp_path: Path) -> None:
+    with Runner(**_kwargs(tmp_path, train_cfg=dict(max_epochs=1))) as runner:
+        runner.train()
+        assert runner.logger.handlers
+    assert not runner.logger.handlers
+    runner.close()
+    log = Path(runner.log_dir) / f"{runner.timestamp}.log"
+    assert "hooks by stage:" in log.read_text()
+
+
 # --- non-finite losses -------------------------------------------------------------
 
 

@@ -116,7 +116,7 @@ class Runner:
         self._loaded = False
         self.launcher = launcher
 
-        self.rank, self.world_size = env.setup_env(launcher, env_cfg)
+        self.rank, self.world_size, self._owns_process_group = env.setup_env(launcher, env_cfg)
         self.distributed = self.world_size > 1 or launcher != "none"
         randomness = dict(randomness or {})
         unknown = set(randomness) - {"seed", "deterministic", "diff_rank_seed"}
@@ -159,6 +159,32 @@ class Runner:
         self._param_schedulers: Any = None
         self._announced = False
         self.visualizer.add_config(self.cfg if len(self.cfg) else self._plain_args())
+
+    # --- lifetime -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the visualizer backends, the log file and a process group it started.
+
+        Safe to call twice; ``with Runner(...) as runner:`` calls it on exit.
+
+        Example:
+            >>> with Runner(model, work_dir) as runner:  # doctest: +SKIP
+            ...     runner.train()
+        """
+        self.visualizer.close()
+        self.logger.close()
+        if self._owns_process_group:
+            import torch.distributed as torch_dist
+
+            if torch_dist.is_initialized():
+                torch_dist.destroy_process_group()
+            self._owns_process_group = False
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # --- construction helpers ---------------------------------------------------------
 
@@ -263,7 +289,7 @@ class Runner:
     def _announce(self) -> None:
         if not self._announced:
             self._announced = True
-            self.logger.info("hooks by stage:\n%s", self._hooks.stage_table())
+            self.logger.info("hooks by stage:\n%s", self._hooks.stage_table(compact=True))
 
     # --- parts built on demand ----------------------------------------------------------
 

@@ -32,7 +32,7 @@ __all__ = [
 LAUNCHERS = ("none", "pytorch", "slurm", "mpi")
 
 
-def setup_env(launcher: str, env_cfg: Mapping[str, Any] | None) -> tuple[int, int]:
+def setup_env(launcher: str, env_cfg: Mapping[str, Any] | None) -> tuple[int, int, bool]:
     """Apply ``env_cfg`` and start the process group for ``launcher``.
 
     Args:
@@ -42,7 +42,8 @@ def setup_env(launcher: str, env_cfg: Mapping[str, Any] | None) -> tuple[int, in
             dist_cfg=dict(backend=..., timeout=...))``; every key optional.
 
     Returns:
-        ``(rank, world_size)``.
+        ``(rank, world_size, started)``: ``started`` is True when this call created the
+        process group (so the Runner destroys it on ``close()``).
 
     Raises:
         ValueError: ``launcher`` is unknown, or ``env_cfg`` has an unknown key.
@@ -69,10 +70,13 @@ def setup_env(launcher: str, env_cfg: Mapping[str, Any] | None) -> tuple[int, in
         os.environ.setdefault("OPENCV_NUM_THREADS", str(mp_cfg["opencv_num_threads"]))
     from camshaft.dist import get_dist_info, init_dist, is_distributed
 
+    started = False
     if launcher != "none" and not is_distributed():
         dist_cfg = dict(env.get("dist_cfg") or {})
         init_dist(launcher, **dist_cfg)
-    return get_dist_info()
+        started = True
+    rank, world_size = get_dist_info()
+    return rank, world_size, started
 
 
 def set_randomness(

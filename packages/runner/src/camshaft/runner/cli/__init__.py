@@ -8,7 +8,7 @@ the options; input errors exit with code 2 and one line on stderr
 
 Example:
     >>> from camshaft.runner.cli import main
-    >>> main(['train', 'configs/toy.py', '--cfg-options', 'train_cfg.max_epochs=2'])  # doctest: +SKIP
+    >>> main(['train', 'configs/toy.py', '--work-dir', 'work_dirs/toy'])  # doctest: +SKIP
     0
 """
 

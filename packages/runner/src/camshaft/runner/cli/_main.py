@@ -20,13 +20,9 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from camshaft.registry import Config
-
-__all__ = ["CliError", "build_parser", "main", "load_config", "check_checkpoint_path"]
+__all__ = ["CliError", "build_parser", "main", "is_bad_input", "one_line", "format_metrics"]
 
 PROG = "camshaft"
 DEBUG_ENV = "CAMSHAFT_DEBUG"
@@ -234,91 +230,7 @@ def one_line(exc: BaseException) -> str:
     return " ".join(parts) or type(exc).__name__
 
 
-# --- shared by train and test ------------------------------------------------------
-
-
-def load_config(
-    path: str, cfg_options: Mapping[str, Any] | None, work_dir: str | None
-) -> Config:
-    """Read ``path``, apply ``--cfg-options``, and settle ``work_dir``.
-
-    ``work_dir`` (from ``--work-dir``) wins over the config's; a config without one
-    gets ``./work_dirs/<config file stem>``.
-
-    Raises:
-        CliError: ``path`` is not an existing file.
-        ConfigError: The file cannot be parsed, an import in ``custom_imports``
-            fails, or an option key does not fit the config.
-    """
-    from camshaft.registry import Config
-
-    file = Path(path).expanduser()
-    if not file.is_file():
-        what = "is a directory, not a config file" if file.is_dir() else "does not exist"
-        raise CliError(f"config file {path!r} {what}")
-    cfg = Config.fromfile(file)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    if work_dir is not None:
-        cfg["work_dir"] = work_dir
-    elif cfg.get("work_dir") is None:
-        cfg["work_dir"] = os.path.join(".", "work_dirs", file.stem)
-    return cfg
-
-
-def apply_launcher(cfg: Config, launcher: str | None) -> None:
-    """Set ``cfg.launcher`` from ``--launcher`` when given."""
-    if launcher is not None:
-        cfg["launcher"] = launcher
-
-
-def require_parts(cfg: Config, names: Sequence[str], command: str) -> None:
-    """Fail with a :class:`CliError` naming the settings ``command`` needs and the config lacks."""
-    missing = [name for name in names if cfg.get(name) is None]
-    if missing:
-        where = cfg.filename or "the config"
-        raise CliError(
-            f"`camshaft {command}` needs {', '.join(names)} in the config; "
-            f"{where} has no {', '.join(missing)}"
-        )
-
-
-def check_checkpoint_path(path: str, option: str) -> str:
-    """Check that a local checkpoint path exists (URLs are left to the loader).
-
-    Returns:
-        The path, with ``~`` expanded.
-
-    Raises:
-        CliError: The file does not exist, or is a directory.
-    """
-    if "://" in path and not path.startswith("file://"):
-        return path
-    local = Path(path.removeprefix("file://")).expanduser()
-    if local.is_dir():
-        raise CliError(f"{option} {path!r} is a directory, not a checkpoint file")
-    if not local.is_file():
-        raise CliError(f"checkpoint file {path!r} (given to {option}) does not exist")
-    return path if path.startswith("file://") else str(local)
-
-
-def destroy_process_group_if_started(was_initialized: bool) -> None:
-    """Tear down the default process group if this command started it."""
-    if was_initialized:
-        return
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
-
-
-def process_group_initialized() -> bool:
-    """Whether a default process group exists (without importing torch if not loaded)."""
-    if "torch" not in sys.modules:
-        return False
-    import torch.distributed as dist
-
-    return bool(dist.is_available() and dist.is_initialized())
+# --- printing, shared by train and test ----------------------------------------
 
 
 def format_value(value: Any) -> str:
@@ -338,5 +250,6 @@ def format_metrics(metrics: Mapping[str, Any], indent: str = "  ") -> str:
         return f"{indent}(none)"
     width = max(len(str(name)) for name in metrics)
     return "\n".join(
-        f"{indent}{str(name).ljust(width)}  {format_value(value)}" for name, value in metrics.items()
+        f"{indent}{str(name).ljust(width)}  {format_value(value)}"
+        for name, value in metrics.items()
     )

@@ -1,15 +1,14 @@
-"""``camshaft test CONFIG --checkpoint PATH``: load a checkpoint, run the test loop, print metrics."""
+"""``camshaft test CONFIG --checkpoint PATH``: load weights, run the test loop, print metrics."""
 
 from __future__ import annotations
 
 import argparse
 
-from camshaft.runner.cli._main import (
-    EXIT_OK,
+from camshaft.runner.cli._main import EXIT_OK, format_metrics
+from camshaft.runner.cli._train import (
     apply_launcher,
     check_checkpoint_path,
     destroy_process_group_if_started,
-    format_metrics,
     load_config,
     process_group_initialized,
     require_parts,

@@ -1,28 +1,35 @@
-"""``camshaft train CONFIG``: build a Runner from a config, train, and say where everything went."""
+"""``camshaft train CONFIG``: build a Runner from a config, train, and say where everything went.
+
+Also the config preparation ``camshaft test`` shares: reading the file, applying
+``--cfg-options`` and ``--work-dir``, checking checkpoint paths, the process group.
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+import os
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from camshaft.runner.cli._main import (
-    EXIT_OK,
-    CliError,
-    apply_launcher,
-    check_checkpoint_path,
-    destroy_process_group_if_started,
-    format_metrics,
-    load_config,
-    process_group_initialized,
-    require_parts,
-)
+from camshaft.runner.cli._main import EXIT_OK, CliError, format_metrics
 
 if TYPE_CHECKING:
     from camshaft.registry import Config
 
-__all__ = ["run_train", "apply_resume", "apply_amp", "train_summary"]
+__all__ = [
+    "run_train",
+    "apply_resume",
+    "apply_amp",
+    "train_summary",
+    "load_config",
+    "apply_launcher",
+    "require_parts",
+    "check_checkpoint_path",
+    "process_group_initialized",
+    "destroy_process_group_if_started",
+]
 
 _TRAIN_PARTS = ("train_dataloader", "train_cfg", "optim_wrapper")
 _AMP = "AmpOptimWrapper"
@@ -58,8 +65,11 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def apply_resume(cfg: Config, resume: str | None) -> None:
-    """Apply ``--resume``: None leaves the config; ``'auto'`` resumes from the latest
-    checkpoint of the work dir; a path resumes from that checkpoint.
+    """Apply ``--resume`` to the config.
+
+    None leaves the config as it is; ``'auto'`` resumes from the work dir's latest
+    checkpoint (dropping a ``load_from`` of pretrained weights); a path resumes from
+    that checkpoint.
 
     Raises:
         CliError: The checkpoint path does not exist.
@@ -170,3 +180,88 @@ def _last_val_metrics(runner: Any) -> dict[str, Any]:
         if name and name not in metrics and name not in _TIME_KEYS:
             metrics[name] = value
     return metrics
+
+
+# --- config preparation, shared with `camshaft test` ---------------------------------
+
+
+def load_config(path: str, cfg_options: Mapping[str, Any] | None, work_dir: str | None) -> Config:
+    """Read ``path``, apply ``--cfg-options``, and settle ``work_dir``.
+
+    ``work_dir`` (from ``--work-dir``) wins over the config's; a config without one
+    gets ``./work_dirs/<config file stem>``.
+
+    Raises:
+        CliError: ``path`` is not an existing file.
+        ConfigError: The file cannot be parsed, an import in ``custom_imports``
+            fails, or an option key does not fit the config.
+    """
+    from camshaft.registry import Config
+
+    file = Path(path).expanduser()
+    if not file.is_file():
+        what = "is a directory, not a config file" if file.is_dir() else "does not exist"
+        raise CliError(f"config file {path!r} {what}")
+    cfg = Config.fromfile(file)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg["work_dir"] = work_dir
+    elif cfg.get("work_dir") is None:
+        cfg["work_dir"] = os.path.join(".", "work_dirs", file.stem)
+    return cfg
+
+
+def apply_launcher(cfg: Config, launcher: str | None) -> None:
+    """Set ``cfg.launcher`` from ``--launcher`` when given."""
+    if launcher is not None:
+        cfg["launcher"] = launcher
+
+
+def require_parts(cfg: Config, names: Sequence[str], command: str) -> None:
+    """Fail with a :class:`CliError` naming the settings ``command`` needs and the config lacks."""
+    missing = [name for name in names if cfg.get(name) is None]
+    if missing:
+        where = cfg.filename or "the config"
+        raise CliError(
+            f"`camshaft {command}` needs {', '.join(names)} in the config; "
+            f"{where} has no {', '.join(missing)}"
+        )
+
+
+def check_checkpoint_path(path: str, option: str) -> str:
+    """Check that a local checkpoint path exists (URLs are left to the loader).
+
+    Returns:
+        The path, with ``~`` expanded.
+
+    Raises:
+        CliError: The file does not exist, or is a directory.
+    """
+    if "://" in path and not path.startswith("file://"):
+        return path
+    local = Path(path.removeprefix("file://")).expanduser()
+    if local.is_dir():
+        raise CliError(f"{option} {path!r} is a directory, not a checkpoint file")
+    if not local.is_file():
+        raise CliError(f"checkpoint file {path!r} (given to {option}) does not exist")
+    return path if path.startswith("file://") else str(local)
+
+
+def destroy_process_group_if_started(was_initialized: bool) -> None:
+    """Tear down the default process group if this command started it."""
+    if was_initialized:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def process_group_initialized() -> bool:
+    """Whether a default process group exists (without importing torch if not loaded)."""
+    if "torch" not in sys.modules:
+        return False
+    import torch.distributed as dist
+
+    return bool(dist.is_available() and dist.is_initialized())

@@ -154,11 +154,13 @@ class HookDispatcher:
             except Exception as exc:
                 raise HookError(hook, stage, exc) from exc
 
-    def stage_table(self) -> str:
-        """Return the hooks called at each stage, as the Runner logs it at start-up.
+    def stage_table(self, compact: bool = False) -> str:
+        """Return the hooks called at each stage.
 
         Stages no hook overrides are left out. Each stage is a block of
-        ``(PRIORITY    ) HookClass`` lines in call order, ended by a dashed line.
+        ``(PRIORITY    ) HookClass`` lines in call order, ended by a dashed line; with
+        ``compact``, one line per stage, ``stage: HookA(VERY_HIGH), HookB(NORMAL)``,
+        as the Runner logs it at start-up.
 
         Returns:
             The table as text (empty when no hook overrides any stage).
@@ -166,7 +168,10 @@ class HookDispatcher:
         blocks = []
         for stage in Hook.stages:
             entries = self._by_stage[stage]
-            if entries:
+            if entries and compact:
+                calls = ", ".join(f"{type(h).__name__}({priority_label(p)})" for h, _, p in entries)
+                blocks.append(f"  {stage}: {calls}")
+            elif entries:
                 lines = [f"({priority_label(p):<12}) {type(h).__name__}" for h, _, p in entries]
                 blocks.append("\n".join([f"{stage}:", *lines, " --------------------"]))
         return "\n".join(blocks)

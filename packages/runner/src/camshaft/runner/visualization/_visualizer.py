@@ -165,7 +165,7 @@ class Visualizer:
                     "needs a save_dir and neither it nor the Visualizer has one. Pass "
                     "save_dir= to the Visualizer (the runner passes its log directory).",
                     UserWarning,
-                    stacklevel=4,
+                    stacklevel=3,
                 )
                 return None
         backend = VISBACKENDS.build(cfg)
