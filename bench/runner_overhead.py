@@ -189,29 +189,39 @@ class _Stamps:
 class _Counter:
     """``sys.setprofile`` counting of ``call`` and ``c_call`` events.
 
-    Keys: ``('py', code)`` for a Python call, ``('c', name, caller_code)`` for a C call.
-    Events in the frames of ``skip`` (the probe itself) are not counted.
+    Each event is keyed by what was called, ``('py', code)`` for a Python function and
+    ``('c', name, caller_code)`` for a C function, and by the innermost camshaft or
+    MMEngine function on the stack that made the call (``None`` outside them), so extra
+    calls can be traced to the Runner code responsible. Events in the frames of
+    ``skip`` (the probe itself) are not counted.
     """
 
     def __init__(self, skip: frozenset[CodeType] = frozenset()) -> None:
-        self.counts: Counter[tuple[Any, ...]] = Counter()
+        self.counts: Counter[tuple[tuple[Any, ...], CodeType | None]] = Counter()
         counts, skipped = self.counts, skip
 
         def profile(frame: FrameType, event: str, arg: Any) -> None:
             if event == "call":
                 code = frame.f_code
                 if code not in skipped:
-                    counts["py", code] += 1
+                    counts[("py", code), _framework_caller(frame.f_back)] += 1
             elif event == "c_call":
                 code = frame.f_code
                 if code not in skipped:
                     name = getattr(arg, "__qualname__", None) or type(arg).__name__
-                    counts["c", name, code] += 1
+                    counts[("c", name, code), _framework_caller(frame)] += 1
 
         self.profile = profile
 
     def total(self) -> int:
         return sum(self.counts.values())
+
+    def by_key(self) -> Counter[tuple[Any, ...]]:
+        """Counts by what was called, whoever called it."""
+        merged: Counter[tuple[Any, ...]] = Counter()
+        for (key, _), value in self.counts.items():
+            merged[key] += value
+        return merged
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
@@ -220,6 +230,16 @@ class _Counter:
             yield
         finally:
             sys.setprofile(None)
+
+
+def _framework_caller(frame: FrameType | None) -> CodeType | None:
+    """The code of the innermost camshaft or MMEngine frame from ``frame`` outwards."""
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if "/camshaft/" in filename or "/mmengine/" in filename:
+            return frame.f_code
+        frame = frame.f_back
+    return None
 
 
 class _Window:
@@ -372,13 +392,7 @@ def count_calls(kind: str, case: Case, window: tuple[int, int]) -> dict[str, Any
         with whole.active():
             train()
         del built, train
-    m = stop - start
-    return {
-        "per_iter": win.counter.total() / m,
-        "amortised": whole.total() / case.iters,
-        "window_counts": win.counter.counts,
-        "window_iters": m,
-    }
+    return {"window": win.counter, "window_iters": stop - start, "whole": whole}
 
 
 def _noop() -> None:
@@ -401,25 +415,66 @@ def _origin(code: CodeType) -> str:
     for package in ("camshaft/runner", "camshaft/model", "camshaft/registry", "mmengine"):
         if f"/{package}/" in path:
             return package.replace("/", ".")
+    if "/torch/utils/data/" in path:
+        return "torch DataLoader"
     if "/torch/" in path:
         return "torch"
-    if path == __file__ or path.endswith("runner_overhead.py"):
+    if path.endswith("runner_overhead.py"):
         return "bench (model forward, raw loop)"
     if "/logging/" in path:
         return "stdlib logging"
     return "stdlib/other"
 
 
+def _name(code: CodeType) -> str:
+    return f"{_short(code.co_filename)}:{code.co_firstlineno}({code.co_qualname})"
+
+
 def _label(key: tuple[Any, ...]) -> str:
     if key[0] == "py":
-        code = key[1]
-        return f"{_short(code.co_filename)}:{code.co_firstlineno}({code.co_qualname})"
+        return _name(key[1])
     _, name, caller = key
     return f"<C> {name} <- {caller.co_qualname} ({_short(caller.co_filename)})"
 
 
 def top_functions(counts: Counter[tuple[Any, ...]], iters: int, n: int) -> list[list[Any]]:
+    """The ``n`` most called functions (C functions with their caller), calls per iteration."""
     return [[_label(key), round(value / iters, 2)] for key, value in counts.most_common(n)]
+
+
+def extra_functions(
+    ours: Counter[tuple[Any, ...]], raw: Counter[tuple[Any, ...]], iters: int, n: int
+) -> list[list[Any]]:
+    """The ``n`` functions called most often beyond raw (same number of iterations)."""
+    extra = Counter(ours)
+    extra.subtract(raw)
+    ranked = sorted(extra.items(), key=lambda item: -abs(item[1]))[:n]
+    return [[_label(key), round(value / iters, 2)] for key, value in ranked if value]
+
+
+def extra_by_caller(ours: _Counter, raw: _Counter, iters: int, n: int) -> list[list[Any]]:
+    """The calls beyond raw, by the camshaft/MMEngine function that made them.
+
+    Per called function the raw loop's count is taken first from the calls made
+    outside the Runner, then from the Runner function that made most of them (the
+    DataLoader's calls from the epoch loop, the model's from ``_run_forward``); what is
+    left is the Runner's own. Approximate only where both call the same function.
+    """
+    raw_counts = raw.by_key()
+    callers: dict[tuple[Any, ...], Counter[CodeType | None]] = {}
+    for (key, caller), value in ours.counts.items():
+        callers.setdefault(key, Counter())[caller] += value
+    responsible: Counter[str] = Counter()
+    for key, by_caller in callers.items():
+        left = raw_counts.get(key, 0)
+        for caller in [None, *(c for c, _ in by_caller.most_common() if c is not None)]:
+            take = min(left, by_caller[caller])
+            by_caller[caller] -= take
+            left -= take
+        for caller, value in by_caller.items():
+            if value:
+                responsible["(outside the Runner)" if caller is None else _name(caller)] += value
+    return [[name, round(value / iters, 2)] for name, value in responsible.most_common(n)]
 
 
 def by_origin(counts: Counter[tuple[Any, ...]], iters: int) -> dict[str, float]:
@@ -564,25 +619,35 @@ def main() -> None:
             notes.append(f"torch threads changed from {threads} to {torch.get_num_threads()}")
     del real_stdout
 
-    calls["per_iter"] = {kind: round(p["per_iter"], 2) for kind, p in profiles.items()}
-    calls["amortised"] = {kind: round(p["amortised"], 2) for kind, p in profiles.items()}
+    iters = tiny.iters
+    per_iter = {kind: p["window"].total() / p["window_iters"] for kind, p in profiles.items()}
+    amortised = {kind: p["whole"].total() / iters for kind, p in profiles.items()}
+    calls["per_iter"] = {kind: round(v, 2) for kind, v in per_iter.items()}
+    calls["amortised"] = {kind: round(v, 2) for kind, v in amortised.items()}
     calls["extra_per_iter"] = {
-        kind: round(p["per_iter"] - profiles["raw"]["per_iter"], 2)
-        for kind, p in profiles.items()
-        if kind != "raw"
+        kind: round(v - per_iter["raw"], 2) for kind, v in per_iter.items() if kind != "raw"
     }
     calls["extra_amortised"] = {
-        kind: round(p["amortised"] - profiles["raw"]["amortised"], 2)
-        for kind, p in profiles.items()
-        if kind != "raw"
+        kind: round(v - amortised["raw"], 2) for kind, v in amortised.items() if kind != "raw"
     }
     calls["by_origin_per_iter"] = {
-        kind: by_origin(p["window_counts"], p["window_iters"]) for kind, p in profiles.items()
+        kind: by_origin(p["window"].by_key(), p["window_iters"]) for kind, p in profiles.items()
     }
-    camshaft_profile = profiles["camshaft"]
-    calls["camshaft_top"] = top_functions(
-        camshaft_profile["window_counts"], camshaft_profile["window_iters"], args.top
-    )
+    raw_profile = profiles["raw"]
+    for kind in kinds[1:]:
+        ours = profiles[kind]
+        m = ours["window_iters"]
+        if kind == "camshaft":
+            calls["camshaft_top"] = top_functions(ours["window"].by_key(), m, args.top)
+            calls["camshaft_extra_top"] = extra_functions(
+                ours["window"].by_key(), raw_profile["window"].by_key(), m, args.top
+            )
+        calls[f"{kind}_extra_by_caller_per_iter"] = extra_by_caller(
+            ours["window"], raw_profile["window"], m, args.top
+        )
+        calls[f"{kind}_extra_by_caller_amortised"] = extra_by_caller(
+            ours["whole"], raw_profile["whole"], iters, args.top
+        )
     results["calls"] = calls
     results["construction_s"] = {kind: summarize(v) for kind, v in construction.items()}
 

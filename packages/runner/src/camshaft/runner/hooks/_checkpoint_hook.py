@@ -235,7 +235,7 @@ class CheckpointHook(Hook):
         main = getattr(runner, "rank", 0) == 0
         if self._prune_pattern is not None:
             if main:
-                pass
+                prune_checkpoints(directory, self.max_keep_ckpts, self._prune_pattern)
             return
         # A custom template: remember the steps saved (in the hub, for resume).
         hub = runner.message_hub
