@@ -152,6 +152,7 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Every benchmark in bench/ (or those named after ``--``), one JSON line each."""
     _install_editable_all(session)
+    session.install(*CONSTRAINTS, "mmengine==0.10.7")  # the baseline; only in this session
     scripts = session.posargs or sorted(str(p) for p in (ROOT / "bench").glob("[!_]*.py"))
     for script in scripts:
         session.run("python", script)

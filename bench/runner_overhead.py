@@ -16,42 +16,50 @@ Contenders, interleaved round by round (raw camshaft mmengine raw camshaft ...):
 * ``mmengine``  ``mmengine.runner.Runner(...).train()``, only when ``import mmengine``
   works (``nox -s bench`` installs it; elsewhere its figures are skipped with a note)
 
-Measured:
+Measured (one torch thread by default: on a shared 2-core machine a second intra-op
+thread mostly measures the neighbours; ``--threads 0`` keeps torch's default):
 
-* ``per_iter_ms``: the whole ``train()`` (the raw loop: optimizer built, then the
-  loops) over the iterations; Runner construction is timed apart. ``steady_per_iter_ms``:
-  the same runs, only the intervals between consecutive iterations of an epoch (epoch
-  boundaries, where checkpoints are written, left out). To stamp them every contender
-  appends ``perf_counter()`` to a list after each iteration (the Runners from a hook
-  registered after construction, one Python call more per iteration than raw).
-  ``overhead_ms_per_iter``: contender minus raw, the median of the per-round
-  differences.
+* ``per_iter_ms``: the whole ``train()`` (raw: optimizer built, then the loops) over
+  the iterations, Runner construction excluded (timed apart). From the same runs, with
+  ``perf_counter()`` stamped after each iteration (appended to a list; the Runners call
+  it from a hook registered after construction, one Python call more than raw), the
+  intervals between consecutive iterations of an epoch, epoch boundaries (checkpoint
+  writes) left out: their mean, ``steady_per_iter_ms``, and median,
+  ``typical_iter_ms`` (robust to a neighbour taking the CPU). ``*overhead*``:
+  contender minus raw, the median of the per-round differences.
 * ``construction_s``: ``Runner(...)`` alone. ``import_s``: ``import camshaft.runner``
   (``mmengine.runner``) after ``import torch``, in a fresh process each time.
-* ``calls``: Python calls and C calls (``sys.setprofile`` events ``call`` and
-  ``c_call``; generator resumptions count as calls) of one ``train()``, after a
-  warm-up run in the same process. ``per_iter``: from the end of iteration ``s`` of
-  the second epoch to the end of iteration ``s + m`` (``m`` a multiple of the log
-  interval, so log lines are counted in proportion), over ``m``; ``amortised``: the
-  whole ``train()`` over its iterations. The probe that switches the profiler on and
-  off is left out of the counts. ``camshaft_top`` lists the camshaft window's top
-  functions (a C function is named with the Python function that called it).
+* ``calls`` (the 32-32-2 MLP): Python and C function calls (``sys.setprofile`` events
+  ``call`` and ``c_call``; a generator resumption counts as a call) of one ``train()``,
+  after a warm-up run in the same process. ``per_iter``: from the end of iteration
+  ``s`` of the second epoch to the end of iteration ``s + m`` (``m`` a multiple of the
+  log interval, so log lines count in proportion), over ``m``; ``amortised``: the whole
+  ``train()`` over its iterations. The probe that switches the profiler is not counted.
+  Where the calls come from: ``by_origin_per_iter`` (package of the called Python
+  function, or of the caller of a C function), ``camshaft_top`` (the window's most
+  called functions; a C function is shown with its caller), ``camshaft_extra_top``
+  (the same, minus raw's counts), and ``<kind>_extra_by_caller_*`` (the calls beyond
+  raw by the innermost camshaft/MMEngine function that made them).
 
-Targets (issue): camshaft <= 60 extra calls per iteration over raw (<= 120 amortised),
-time <= 1.03x raw on 784-256-10, its tiny-MLP overhead <= 1/5 of MMEngine's,
-construction <= 0.2 s, import <= 0.3 s beyond torch.
+Targets (issue), each in ``targets`` beside camshaft's and MMEngine's figures: <= 60
+extra calls per iteration over raw (<= 120 amortised), time <= 1.03x raw on
+784-256-10, tiny-MLP overhead <= 1/5 of MMEngine's, construction <= 0.2 s, import
+<= 0.3 s beyond torch. ``met`` is judged on the whole-``train()`` figures.
 
-Run: ``python bench/runner_overhead.py [--repeats 9] [--quick]``; prints one JSON line
-(the Runners' console logs go to /dev/null while it runs).
+Run: ``python bench/runner_overhead.py [--repeats 15] [--quick]``; prints one JSON line
+on stdout (the Runners' console logs go to /dev/null meanwhile) and a summary table
+on stderr. About 2-3 minutes with MMEngine on a 2-core machine; ``--quick``: seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import uuid
@@ -77,6 +85,12 @@ BATCH = 64
 EPOCHS = 3
 LR = 0.01
 LOG_INTERVAL = 10  # LoggerHook's default in both Runners
+TIME_METRICS = ("per_iter_ms", "steady_per_iter_ms", "typical_iter_ms")
+OVERHEADS = {  # time metric -> its overhead (contender - raw, paired by round)
+    "per_iter_ms": "overhead_ms_per_iter",
+    "steady_per_iter_ms": "steady_overhead_ms_per_iter",
+    "typical_iter_ms": "typical_overhead_ms_per_iter",
+}
 TARGETS = {
     "extra_calls_per_iter": 60,
     "extra_calls_amortised": 120,
@@ -176,14 +190,14 @@ class _Stamps:
 
         self.stamp = stamp
 
-    def steady_s(self, iters_per_epoch: int) -> float:
-        """Mean interval between consecutive iterations of an epoch (boundaries left out)."""
-        total, count = 0.0, 0
-        for start in range(0, len(self.times), iters_per_epoch):
-            epoch = self.times[start : start + iters_per_epoch]
-            total += epoch[-1] - epoch[0]
-            count += len(epoch) - 1
-        return total / count
+    def intervals(self, iters_per_epoch: int) -> list[float]:
+        """Seconds between consecutive iterations of an epoch (epoch boundaries left out)."""
+        times = self.times
+        return [
+            times[i + 1] - times[i]
+            for start in range(0, len(times), iters_per_epoch)
+            for i in range(start, min(start + iters_per_epoch, len(times)) - 1)
+        ]
 
 
 class _Counter:
@@ -352,6 +366,7 @@ def train_contender(
 
 
 def timed_run(kind: str, case: Case) -> dict[str, float]:
+    """Build, then time ``train()``: per iteration, and the intervals inside epochs."""
     with _work_dir() as work_dir:
         built, construction_s = build_contender(kind, case, work_dir)
         stamps = _Stamps()
@@ -363,9 +378,11 @@ def timed_run(kind: str, case: Case) -> dict[str, float]:
         del built, train
     if len(stamps.times) != case.iters:
         raise RuntimeError(f"{kind}: {len(stamps.times)} iterations stamped, expected {case.iters}")
+    intervals = stamps.intervals(case.iters_per_epoch)
     return {
         "per_iter_ms": 1e3 * train_s / case.iters,
-        "steady_per_iter_ms": 1e3 * stamps.steady_s(case.iters_per_epoch),
+        "steady_per_iter_ms": 1e3 * statistics.fmean(intervals),
+        "typical_iter_ms": 1e3 * statistics.median(intervals),
         "construction_s": construction_s,
     }
 
@@ -504,15 +521,15 @@ def import_times(module: str, repeats: int) -> dict[str, dict[str, float]]:
 
 
 @contextlib.contextmanager
-def _quiet_stdout() -> Iterator[int]:
-    """Point fd 1 at /dev/null (the Runners' console logs); yield the real stdout's fd."""
+def _quiet_stdout() -> Iterator[None]:
+    """Point fd 1 at /dev/null (the Runners' console logs) until the block ends."""
     sys.stdout.flush()
     saved = os.dup(1)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
     try:
-        yield saved
+        yield
     finally:
         sys.stdout.flush()
         os.dup2(saved, 1)
@@ -531,22 +548,173 @@ def _window(iters_per_epoch: int) -> tuple[int, int]:
     return start, start + span
 
 
+def _paired(samples: dict[str, list[dict[str, float]]], kind: str, metric: str) -> dict[str, float]:
+    """Summary of the per-round differences ``kind - raw`` of ``metric``."""
+    pairs = zip(samples[kind], samples["raw"], strict=True)
+    return summarize([ours[metric] - raw[metric] for ours, raw in pairs])
+
+
+def time_case(
+    case: Case, kinds: list[str], repeats: int, warmup: int
+) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    """Interleaved timings of one model; also each Runner's construction times."""
+    runners = {kind: functools.partial(timed_run, kind, case) for kind in kinds}
+    samples = interleave(runners, repeats=repeats, warmup=warmup)
+    entry: dict[str, Any] = {}
+    for metric in TIME_METRICS:
+        entry[metric] = {
+            kind: summarize([s[metric] for s in runs]) for kind, runs in samples.items()
+        }
+    for metric, overhead in OVERHEADS.items():
+        entry[overhead] = {kind: _paired(samples, kind, metric) for kind in kinds[1:]}
+    construction = {kind: [s["construction_s"] for s in samples[kind]] for kind in kinds[1:]}
+    return entry, construction
+
+
+def count_all(case: Case, kinds: list[str], top: int) -> dict[str, Any]:
+    """The call counts of every contender on ``case``, and where the extra calls come from."""
+    window = _window(case.iters_per_epoch)
+    profiles = {}
+    for kind in kinds:
+        timed_run(kind, case)  # warm-up: first-use imports and caches
+        profiles[kind] = count_calls(kind, case, window)
+    per_iter = {kind: p["window"].total() / p["window_iters"] for kind, p in profiles.items()}
+    amortised = {kind: p["whole"].total() / case.iters for kind, p in profiles.items()}
+    calls: dict[str, Any] = {
+        "model": case.name,
+        "window": {"start": window[0], "stop": window[1]},
+        "per_iter": {kind: round(v, 2) for kind, v in per_iter.items()},
+        "amortised": {kind: round(v, 2) for kind, v in amortised.items()},
+        "extra_per_iter": {kind: round(per_iter[kind] - per_iter["raw"], 2) for kind in kinds[1:]},
+        "extra_amortised": {
+            kind: round(amortised[kind] - amortised["raw"], 2) for kind in kinds[1:]
+        },
+        "by_origin_per_iter": {
+            kind: by_origin(p["window"].by_key(), p["window_iters"]) for kind, p in profiles.items()
+        },
+    }
+    raw = profiles["raw"]
+    for kind in kinds[1:]:
+        ours, m = profiles[kind], profiles[kind]["window_iters"]
+        if kind == "camshaft":
+            calls["camshaft_top"] = top_functions(ours["window"].by_key(), m, top)
+            calls["camshaft_extra_top"] = extra_functions(
+                ours["window"].by_key(), raw["window"].by_key(), m, top
+            )
+        calls[f"{kind}_extra_by_caller_per_iter"] = extra_by_caller(
+            ours["window"], raw["window"], m, top
+        )
+        calls[f"{kind}_extra_by_caller_amortised"] = extra_by_caller(
+            ours["whole"], raw["whole"], case.iters, top
+        )
+    return calls
+
+
+def compute_ratios(results: dict[str, Any], kinds: list[str]) -> dict[str, float]:
+    ratios: dict[str, float] = {}
+    for name in MODELS:
+        entry = results[name]
+        for kind in kinds[1:]:
+            for metric, suffix in zip(TIME_METRICS, ("", "_steady", "_typical"), strict=True):
+                ratios[f"{kind}_vs_raw{suffix}_{name}"] = ratio(
+                    entry[metric][kind], entry[metric]["raw"]
+                )
+    if "mmengine" in kinds:
+        tiny = results["mlp32"]
+        for overhead, suffix in zip(OVERHEADS.values(), ("", "_steady", "_typical"), strict=True):
+            ratios[f"camshaft_vs_mmengine{suffix}_overhead_mlp32"] = ratio(
+                tiny[overhead]["camshaft"], tiny[overhead]["mmengine"]
+            )
+    return ratios
+
+
+def check_targets(
+    results: dict[str, Any], ratios: dict[str, float], kinds: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Each target beside the figures it is about (camshaft's decides ``met``)."""
+    calls = results["calls"]
+    has_mm = "mmengine" in kinds
+    construction, imports = results["construction_s"], results["import_s"]
+    figures: dict[str, dict[str, Any]] = {
+        "extra_calls_per_iter": {
+            "camshaft": calls["extra_per_iter"]["camshaft"],
+            "mmengine": calls["extra_per_iter"].get("mmengine"),
+        },
+        "extra_calls_amortised": {
+            "camshaft": calls["extra_amortised"]["camshaft"],
+            "mmengine": calls["extra_amortised"].get("mmengine"),
+        },
+        "time_ratio_mlp784": {
+            "camshaft": ratios["camshaft_vs_raw_mlp784"],
+            "camshaft_steady": ratios["camshaft_vs_raw_steady_mlp784"],
+            "camshaft_typical": ratios["camshaft_vs_raw_typical_mlp784"],
+            "mmengine": ratios.get("mmengine_vs_raw_mlp784"),
+        },
+        "overhead_vs_mmengine_mlp32": {
+            "camshaft": ratios.get("camshaft_vs_mmengine_overhead_mlp32"),
+            "camshaft_steady": ratios.get("camshaft_vs_mmengine_steady_overhead_mlp32"),
+            "camshaft_typical": ratios.get("camshaft_vs_mmengine_typical_overhead_mlp32"),
+        },
+        "construction_s": {
+            "camshaft": construction["camshaft"]["median"],
+            "mmengine": construction["mmengine"]["median"] if has_mm else None,
+        },
+        "import_s_beyond_torch": {
+            "camshaft": imports["camshaft.runner"]["beyond_torch"]["median"],
+            "mmengine": (imports["mmengine.runner"]["beyond_torch"]["median"] if has_mm else None),
+        },
+    }
+    targets = {}
+    for name, limit in TARGETS.items():
+        value = figures[name]["camshaft"]
+        met = None if value is None else value <= limit
+        targets[name] = {"target": limit, **figures[name], "met": met}
+    return targets
+
+
+def print_summary(report: dict[str, Any], kinds: list[str]) -> None:
+    """A readable table on stderr (stdout carries only the JSON line)."""
+    results, lines = report["results"], []
+    lines.append(f"{'medians, ms/iter':34}" + "".join(f"{kind:>11}" for kind in kinds))
+    for name in MODELS:
+        for metric in TIME_METRICS:
+            row = results[name][metric]
+            lines.append(
+                f"{name + ' ' + metric:34}" + "".join(f"{row[k]['median']:11.4f}" for k in kinds)
+            )
+    calls = results["calls"]
+    for key in ("per_iter", "amortised"):
+        lines.append(
+            f"{'calls ' + key + ' (' + calls['model'] + ')':34}"
+            + "".join(f"{calls[key][k]:11.1f}" for k in kinds)
+        )
+    lines.append(f"{'target':34}{'camshaft':>11}{'mmengine':>11}{'target':>11}  met")
+    for name, target in report["targets"].items():
+        mm = target.get("mmengine")
+        ours = target["camshaft"]
+        lines.append(
+            f"{name:34}{'-' if ours is None else f'{ours:.4g}':>11}"
+            f"{'-' if mm is None else f'{mm:.4g}':>11}{target['target']:>11}  {target['met']}"
+        )
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iters-per-epoch", type=int, default=50)
-    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--import-repeats", type=int, default=5)
-    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--top", type=int, default=25, help="functions listed per call table")
     parser.add_argument(
-        "--threads", type=int, default=1, help="torch intra-op threads (0: leave torch's default)"
+        "--threads", type=int, default=1, help="torch intra-op threads (0: torch's default)"
     )
     parser.add_argument("--no-mmengine", action="store_true", help="skip MMEngine even if found")
     parser.add_argument("--quick", action="store_true", help="a smoke run of a few seconds")
     args = parser.parse_args()
     if args.quick:
         args.iters_per_epoch, args.repeats, args.warmup, args.import_repeats = 12, 1, 1, 1
-
+    _window(args.iters_per_epoch)  # reject a too short epoch before any work
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     began = perf_counter()
@@ -566,155 +734,52 @@ def main() -> None:
             "mmengine==0.10.7)"
         )
     threads = torch.get_num_threads()
-    cases = [
-        Case(name, dims, make_dataset(dims, args.iters_per_epoch), args.iters_per_epoch)
+    cases = {
+        name: Case(name, dims, make_dataset(dims, args.iters_per_epoch), args.iters_per_epoch)
         for name, dims in MODELS.items()
-    ]
-    window = _window(args.iters_per_epoch)
+    }
 
     results: dict[str, Any] = {}
-    construction: dict[str, list[float]] = {kind: [] for kind in kinds if kind != "raw"}
-    with _quiet_stdout() as real_stdout:
-        for case in cases:
-            runners = {kind: (lambda k=kind, c=case: timed_run(k, c)) for kind in kinds}
-            samples = interleave(runners, repeats=args.repeats, warmup=args.warmup)
-            entry: dict[str, Any] = {}
-            for metric in ("per_iter_ms", "steady_per_iter_ms"):
-                entry[metric] = {
-                    kind: summarize([s[metric] for s in runs]) for kind, runs in samples.items()
-                }
-            entry["overhead_ms_per_iter"] = {
-                kind: summarize(
-                    [
-                        s["per_iter_ms"] - r["per_iter_ms"]
-                        for s, r in zip(samples[kind], samples["raw"], strict=True)
-                    ]
-                )
-                for kind in kinds
-                if kind != "raw"
-            }
-            entry["steady_overhead_ms_per_iter"] = {
-                kind: summarize(
-                    [
-                        s["steady_per_iter_ms"] - r["steady_per_iter_ms"]
-                        for s, r in zip(samples[kind], samples["raw"], strict=True)
-                    ]
-                )
-                for kind in kinds
-                if kind != "raw"
-            }
-            for kind in construction:
-                construction[kind] += [s["construction_s"] for s in samples[kind]]
-            results[case.name] = entry
-            progress(f"timed {case.name}")
-
-        tiny = next(case for case in cases if case.name == "mlp32")
-        calls: dict[str, Any] = {"window": {"start": window[0], "stop": window[1]}}
-        profiles = {}
-        for kind in kinds:
-            timed_run(kind, tiny)  # warm-up: first-use imports and caches
-            profiles[kind] = count_calls(kind, tiny, window)
-            progress(f"counted calls: {kind}")
-        if torch.get_num_threads() != threads:
-            notes.append(f"torch threads changed from {threads} to {torch.get_num_threads()}")
-    del real_stdout
-
-    iters = tiny.iters
-    per_iter = {kind: p["window"].total() / p["window_iters"] for kind, p in profiles.items()}
-    amortised = {kind: p["whole"].total() / iters for kind, p in profiles.items()}
-    calls["per_iter"] = {kind: round(v, 2) for kind, v in per_iter.items()}
-    calls["amortised"] = {kind: round(v, 2) for kind, v in amortised.items()}
-    calls["extra_per_iter"] = {
-        kind: round(v - per_iter["raw"], 2) for kind, v in per_iter.items() if kind != "raw"
-    }
-    calls["extra_amortised"] = {
-        kind: round(v - amortised["raw"], 2) for kind, v in amortised.items() if kind != "raw"
-    }
-    calls["by_origin_per_iter"] = {
-        kind: by_origin(p["window"].by_key(), p["window_iters"]) for kind, p in profiles.items()
-    }
-    raw_profile = profiles["raw"]
-    for kind in kinds[1:]:
-        ours = profiles[kind]
-        m = ours["window_iters"]
-        if kind == "camshaft":
-            calls["camshaft_top"] = top_functions(ours["window"].by_key(), m, args.top)
-            calls["camshaft_extra_top"] = extra_functions(
-                ours["window"].by_key(), raw_profile["window"].by_key(), m, args.top
-            )
-        calls[f"{kind}_extra_by_caller_per_iter"] = extra_by_caller(
-            ours["window"], raw_profile["window"], m, args.top
-        )
-        calls[f"{kind}_extra_by_caller_amortised"] = extra_by_caller(
-            ours["whole"], raw_profile["whole"], iters, args.top
-        )
-    results["calls"] = calls
+    construction: dict[str, list[float]] = {kind: [] for kind in kinds[1:]}
+    with _quiet_stdout():
+        for name, case in cases.items():
+            results[name], built = time_case(case, kinds, args.repeats, args.warmup)
+            for kind, values in built.items():
+                construction[kind] += values
+            progress(f"timed {name}")
+        results["calls"] = count_all(cases["mlp32"], kinds, args.top)
+        progress("counted calls")
+    if torch.get_num_threads() != threads:
+        notes.append(f"torch threads changed from {threads} to {torch.get_num_threads()}")
     results["construction_s"] = {kind: summarize(v) for kind, v in construction.items()}
-
     imports = {"camshaft.runner": import_times("camshaft.runner", args.import_repeats)}
     if "mmengine" in kinds:
         imports["mmengine.runner"] = import_times("mmengine.runner", args.import_repeats)
     results["import_s"] = imports
     progress("timed imports")
 
-    ratios: dict[str, Any] = {}
-    met: dict[str, Any] = {}
-    for case in cases:
-        entry = results[case.name]
-        for kind in kinds[1:]:
-            ratios[f"{kind}_vs_raw_{case.name}"] = ratio(
-                entry["per_iter_ms"][kind], entry["per_iter_ms"]["raw"]
-            )
-            ratios[f"{kind}_vs_raw_steady_{case.name}"] = ratio(
-                entry["steady_per_iter_ms"][kind], entry["steady_per_iter_ms"]["raw"]
-            )
-    if "mmengine" in kinds:
-        tiny_entry = results["mlp32"]["overhead_ms_per_iter"]
-        ratios["camshaft_vs_mmengine_overhead_mlp32"] = ratio(
-            tiny_entry["camshaft"], tiny_entry["mmengine"]
-        )
-        steady = results["mlp32"]["steady_overhead_ms_per_iter"]
-        ratios["camshaft_vs_mmengine_steady_overhead_mlp32"] = ratio(
-            steady["camshaft"], steady["mmengine"]
-        )
-    met["extra_calls_per_iter"] = (
-        calls["extra_per_iter"]["camshaft"] <= TARGETS["extra_calls_per_iter"]
-    )
-    met["extra_calls_amortised"] = (
-        calls["extra_amortised"]["camshaft"] <= TARGETS["extra_calls_amortised"]
-    )
-    met["time_ratio_mlp784"] = ratios["camshaft_vs_raw_mlp784"] <= TARGETS["time_ratio_mlp784"]
-    overhead_ratio = ratios.get("camshaft_vs_mmengine_overhead_mlp32")
-    met["overhead_vs_mmengine_mlp32"] = (
-        None if overhead_ratio is None else overhead_ratio <= TARGETS["overhead_vs_mmengine_mlp32"]
-    )
-    met["construction_s"] = (
-        results["construction_s"]["camshaft"]["median"] <= TARGETS["construction_s"]
-    )
-    met["import_s_beyond_torch"] = (
-        imports["camshaft.runner"]["beyond_torch"]["median"] <= TARGETS["import_s_beyond_torch"]
-    )
-    emit(
-        {
-            "bench": "runner_overhead",
-            "config": {
-                "batch": BATCH,
-                "epochs": EPOCHS,
-                "iters_per_epoch": args.iters_per_epoch,
-                "repeats": args.repeats,
-                "warmup": args.warmup,
-                "quick": args.quick,
-                "contenders": kinds,
-            },
-            "results": results,
-            "ratios": ratios,
-            "targets": TARGETS,
-            "met": met,
-            "notes": notes,
-            "machine": machine_info(),
-            "versions": package_versions("torch", "camshaft-runner", "mmengine"),
-        }
-    )
+    ratios = compute_ratios(results, kinds)
+    report = {
+        "bench": "runner_overhead",
+        "config": {
+            "batch": BATCH,
+            "epochs": EPOCHS,
+            "iters_per_epoch": args.iters_per_epoch,
+            "repeats": args.repeats,
+            "warmup": args.warmup,
+            "threads": torch.get_num_threads(),
+            "quick": args.quick,
+            "contenders": kinds,
+        },
+        "results": results,
+        "ratios": ratios,
+        "targets": check_targets(results, ratios, kinds),
+        "notes": notes,
+        "machine": machine_info(),
+        "versions": package_versions("torch", "camshaft-runner", "mmengine"),
+    }
+    print_summary(report, kinds)
+    emit(report)
 
 
 if __name__ == "__main__":

@@ -97,6 +97,18 @@ def test_interval_and_save_last_by_iteration(
     assert runner.saved[0].by_epoch is False
 
 
+def test_interval_minus_one_saves_only_the_last(tmp_path: Path) -> None:
+    assert _run(
+        tmp_path / "e", CheckpointHook(interval=-1), max_epochs=3, batches=1
+    ).saved_names() == ["epoch_3.pth"]
+    by_iter = CheckpointHook(interval=-1, by_epoch=False)
+    assert _run(tmp_path / "i", by_iter, by_epoch=False, max_iters=4).saved_names() == [
+        "iter_4.pth"
+    ]
+    with pytest.raises(ValueError, match=r"`interval` must be a positive int or -1 .*got -2"):
+        CheckpointHook(interval=-2)
+
+
 def test_save_begin_starts_the_count_later(tmp_path: Path) -> None:
     hook = CheckpointHook(interval=2, save_begin=3, save_last=False)
     runner = _run(tmp_path, hook, max_epochs=7, batches=1)
@@ -342,7 +354,7 @@ def test_greater_and_less_keys_replace_the_defaults() -> None:
     ("kwargs", "error", "match"),
     [
         ({"interval": 0}, ValueError, "interval.*positive int.*0"),
-        ({"interval": -1}, ValueError, "interval.*-1"),
+        ({"interval": -3}, ValueError, "interval.*-3"),
         ({"interval": "1"}, TypeError, "interval.*str"),
         ({"interval": True}, TypeError, "interval.*bool"),
         ({"by_epoch": "yes"}, TypeError, "by_epoch.*bool"),

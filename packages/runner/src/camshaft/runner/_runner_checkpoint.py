@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from camshaft.runner._versions import camshaft_versions
 from camshaft.runner.checkpoint import (
     get_rng_state,
     save_checkpoint,
@@ -28,20 +28,7 @@ from camshaft.runner.checkpoint import (
     write_last_checkpoint,
 )
 
-__all__ = ["collect_checkpoint", "write_checkpoint", "restore_training_state", "camshaft_versions"]
-
-_PACKAGES = ("registry", "init", "model", "preprocess", "dist", "runner")
-
-
-def camshaft_versions() -> dict[str, str]:
-    """The installed version of each camshaft package, by short name."""
-    versions = {}
-    for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(f"camshaft-{name}")
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
+__all__ = ["collect_checkpoint", "write_checkpoint", "restore_training_state"]
 
 
 def collect_checkpoint(

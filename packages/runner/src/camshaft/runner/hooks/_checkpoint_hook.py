@@ -26,6 +26,7 @@ from typing import Any
 from camshaft.runner._registry import HOOKS
 from camshaft.runner.checkpoint import prune_checkpoints
 from camshaft.runner.hooks._hook import Hook, _DataBatch
+from camshaft.runner.hooks._metric_rules import GREATER_KEYS, LESS_KEYS, infer_rule
 
 __all__ = ["CheckpointHook"]
 
@@ -39,7 +40,9 @@ class CheckpointHook(Hook):
     """Save checkpoints periodically, at the end of training, and when a metric improves.
 
     Args:
-        interval: Save every this many epochs (``by_epoch``) or iterations. Defaults to 1.
+        interval: Save every this many epochs (``by_epoch``) or iterations; -1 saves no
+            periodic checkpoints (only the last, with ``save_last``, and the best). Defaults
+            to 1.
         by_epoch: Count ``interval`` in epochs (saving in ``after_train_epoch``) or in
             iterations (``after_train_iter``). Defaults to True.
         save_optimizer: Include the optimizer state in periodic checkpoints.
@@ -97,7 +100,12 @@ class CheckpointHook(Hook):
         filename_tmpl: str | None = None,
         save_begin: int = 0,
     ) -> None:
-        self.interval = _check_int("interval", interval, 1, "a positive int")
+        # -1 (MMEngine's default) means no periodic saves: only the last and the best.
+        self.interval = (
+            -1
+            if interval == -1 and not isinstance(interval, bool)
+            else _check_int("interval", interval, 1, "a positive int or -1 (last and best only)")
+        )
         for name, flag in (
             ("by_epoch", by_epoch),
             ("save_optimizer", save_optimizer),
@@ -127,8 +135,8 @@ class CheckpointHook(Hook):
         self.save_begin = _check_int("save_begin", save_begin, 0, "an int >= 0")
         self.filename_tmpl = _check_template(filename_tmpl, by_epoch)
         self._prune_pattern = _PERIODIC_TEMPLATES.get(self.filename_tmpl)
-        self.greater_keys = _check_keys("greater_keys", greater_keys, _default_greater())
-        self.less_keys = _check_keys("less_keys", less_keys, ("loss",))
+        self.greater_keys = _check_keys("greater_keys", greater_keys, GREATER_KEYS)
+        self.less_keys = _check_keys("less_keys", less_keys, LESS_KEYS)
         self.save_best = save_best
         self.key_indicators = _check_save_best(save_best)
         self.rules = self._init_rules(rule, self.key_indicators)
@@ -151,7 +159,7 @@ class CheckpointHook(Hook):
         """In an epoch-based hook, save every ``interval`` epochs and after the last."""
         if not self.by_epoch:
             return
-        if self.every_n_epochs(runner, self.interval, self.save_begin) or (
+        if (self.interval > 0 and self.every_n_epochs(runner, self.interval, self.save_begin)) or (
             self.save_last and self.is_last_train_epoch(runner)
         ):
             step = runner.epoch + 1
@@ -166,7 +174,7 @@ class CheckpointHook(Hook):
             return
         step = runner.iter + 1
         counted = step - self.save_begin
-        if not (counted >= 0 and counted % self.interval == 0):
+        if not (counted >= 0 and self.interval > 0 and counted % self.interval == 0):
             max_iters = self._max_iters
             if max_iters is None:
                 max_iters = self._max_iters = runner.max_iters
@@ -326,26 +334,7 @@ class CheckpointHook(Hook):
         return rules
 
     def _infer_rule(self, key: str) -> str:
-        lower = key.lower()
-        greater = [k.lower() for k in self.greater_keys]
-        less = [k.lower() for k in self.less_keys]
-        if lower in greater:
-            return "greater"
-        if lower in less:
-            return "less"
-        if any(k in lower for k in greater):
-            return "greater"
-        if any(k in lower for k in less):
-            return "less"
-        raise ValueError(
-            f"CheckpointHook: cannot tell whether a greater or a smaller {key!r} is better "
-            f"(its name contains none of {list(self.greater_keys)} nor "
-            f"{list(self.less_keys)}); pass rule='greater' or rule='less'"
-        )
-
-
-def _default_greater() -> tuple[str, ...]:
-    return ("acc", "top", "AR@", "auc", "precision", "mAP", "mDice", "mIoU", "mAcc", "aAcc")
+        return infer_rule(key, self.greater_keys, self.less_keys, owner="CheckpointHook")
 
 
 def _check_int(name: str, value: Any, minimum: int, expected: str) -> int:

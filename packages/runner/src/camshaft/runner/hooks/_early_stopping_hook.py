@@ -17,6 +17,7 @@ from typing import Any
 
 from camshaft.runner._registry import HOOKS
 from camshaft.runner.hooks._hook import Hook
+from camshaft.runner.hooks._metric_rules import infer_rule
 
 __all__ = ["EarlyStoppingHook"]
 
@@ -61,19 +62,6 @@ class EarlyStoppingHook(Hook):
     """
 
     priority = "VERY_LOW"
-    _default_greater_keys = (
-        "acc",
-        "top",
-        "AR@",
-        "auc",
-        "precision",
-        "mAP",
-        "mDice",
-        "mIoU",
-        "mAcc",
-        "aAcc",
-    )
-    _default_less_keys = ("loss",)
 
     def __init__(
         self,
@@ -128,23 +116,9 @@ class EarlyStoppingHook(Hook):
         self.wait_count = 0
         self._warned_missing = False
 
-    @classmethod
-    def _infer_rule(cls, monitor: str) -> str:
-        lowered = monitor.lower()
-        greater = [key.lower() for key in cls._default_greater_keys]
-        less = [key.lower() for key in cls._default_less_keys]
-        if lowered in greater:
-            return "greater"
-        if lowered in less:
-            return "less"
-        if any(key in lowered for key in greater):
-            return "greater"
-        if any(key in lowered for key in less):
-            return "less"
-        raise ValueError(
-            f"EarlyStoppingHook: cannot tell whether `monitor`={monitor!r} should grow or "
-            "shrink; pass rule='greater' or rule='less'"
-        )
+    @staticmethod
+    def _infer_rule(monitor: str) -> str:
+        return infer_rule(monitor, owner="EarlyStoppingHook", argument="monitor")
 
     def after_val_epoch(self, runner: Any, metrics: dict[str, float] | None = None) -> None:
         """Check the monitored metric and stop training when a condition is met.

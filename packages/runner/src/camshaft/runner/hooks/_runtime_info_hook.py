@@ -22,22 +22,14 @@ once, in ``before_train``, so each iteration costs a handful of calls and no
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from importlib import metadata
 from typing import Any
 
 from camshaft.runner._registry import HOOKS
+from camshaft.runner._versions import camshaft_versions
 from camshaft.runner.hooks._hook import Hook, _DataBatch
 
 __all__ = ["RuntimeInfoHook"]
 
-_DISTRIBUTIONS = (
-    "camshaft-registry",
-    "camshaft-init",
-    "camshaft-model",
-    "camshaft-preprocess",
-    "camshaft-dist",
-    "camshaft-runner",
-)
 
 # (message_hub.update_info, message_hub.update_scalar, optim_wrapper.get_lr)
 _Bound = tuple[Callable[..., None], Callable[..., None], Callable[[], Mapping[str, Any]]]
@@ -71,7 +63,7 @@ class RuntimeInfoHook(Hook):
 
     def before_run(self, runner: Any) -> None:
         """Record the config text, seed, experiment name and camshaft versions (info)."""
-        versions = _camshaft_versions()
+        versions = camshaft_versions()
         runner.message_hub.update_info_dict(
             {
                 "cfg": _cfg_text(runner.cfg),
@@ -221,14 +213,3 @@ def _cfg_text(cfg: Any) -> str:
         return ""
     text = getattr(cfg, "pretty_text", None)
     return text if isinstance(text, str) else str(cfg)
-
-
-def _camshaft_versions() -> dict[str, str]:
-    """The installed version of each camshaft distribution (those not installed are left out)."""
-    versions = {}
-    for name in _DISTRIBUTIONS:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions

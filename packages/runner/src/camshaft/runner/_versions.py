@@ -1,0 +1,32 @@
+"""The installed camshaft distributions and their versions (for logs and checkpoints)."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+__all__ = ["CAMSHAFT_DISTRIBUTIONS", "camshaft_versions"]
+
+CAMSHAFT_DISTRIBUTIONS = (
+    "camshaft-registry",
+    "camshaft-init",
+    "camshaft-model",
+    "camshaft-preprocess",
+    "camshaft-dist",
+    "camshaft-runner",
+)
+
+
+def camshaft_versions() -> dict[str, str]:
+    """The version of each installed camshaft distribution, by distribution name.
+
+    Example:
+        >>> camshaft_versions()['camshaft-runner']  # doctest: +SKIP
+        '0.1.0'
+    """
+    versions = {}
+    for name in CAMSHAFT_DISTRIBUTIONS:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
