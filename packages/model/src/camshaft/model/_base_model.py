@@ -142,13 +142,10 @@ class BaseModel(BaseModule, metaclass=ABCMeta):
                 list/tuple, or ``forward`` did not return a dict in ``'loss'`` mode.
             ValueError: the loss dict has no key containing ``'loss'``.
         """
-        if not isinstance(optim_wrapper, OptimWrapperProtocol):
-            raise TypeError(
-                f"`optim_wrapper` must have `update_params(loss)` and "
-                f"`optim_context(model)`, got {type(optim_wrapper).__name__}. "
-                f"HINT: wrap an optimizer as OptimWrapper(optimizer=...) from "
-                f"camshaft.runner, or override `train_step` to drive it yourself."
-            )
+        # A runtime Protocol check costs dozens of calls; once per wrapper class is enough.
+        if type(optim_wrapper) not in _CHECKED_WRAPPER_TYPES:
+            _check_optim_wrapper(optim_wrapper)
+            _CHECKED_WRAPPER_TYPES.add(type(optim_wrapper))
         with optim_wrapper.optim_context(self):
             data = self.data_preprocessor(data, True)
             losses = self._run_forward(data, mode="loss")
@@ -210,7 +207,7 @@ class BaseModel(BaseModule, metaclass=ABCMeta):
                 value is neither a tensor nor a list/tuple of tensors.
             ValueError: a value is an empty list, or no key contains ``'loss'``.
         """
-        if not isinstance(losses, Mapping):
+        if losses.__class__ is not dict and not isinstance(losses, Mapping):
             raise TypeError(f"`losses` must be a dict of loss tensors, got {type(losses).__name__}")
         total: torch.Tensor | None = None
         reduced: dict[str, torch.Tensor] = {}
@@ -258,7 +255,7 @@ class BaseModel(BaseModule, metaclass=ABCMeta):
             TypeError: ``data`` is neither, or ``mode`` is ``'loss'`` and
                 ``forward`` returned something other than a dict.
         """
-        if isinstance(data, Mapping):
+        if data.__class__ is dict or isinstance(data, Mapping):
             results = self(**data, mode=mode)
         elif isinstance(data, (list, tuple)):
             results = self(*data, mode=mode)
@@ -267,7 +264,7 @@ class BaseModel(BaseModule, metaclass=ABCMeta):
                 f"the preprocessed batch must be a dict (passed to forward as **kwargs) "
                 f"or a list/tuple (passed as *args), got {type(data).__name__}"
             )
-        if mode == "loss" and not isinstance(results, Mapping):
+        if mode == "loss" and results.__class__ is not dict and not isinstance(results, Mapping):
             raise TypeError(
                 f"{type(self).__name__}.forward(mode='loss') must return a dict of "
                 f"losses, got {type(results).__name__}"
@@ -277,7 +274,7 @@ class BaseModel(BaseModule, metaclass=ABCMeta):
 
 def _reduce_loss(name: object, value: object) -> torch.Tensor:
     """One entry of a loss dict as a scalar tensor (see ``BaseModel.parse_losses``)."""
-    if not isinstance(name, str):
+    if name.__class__ is not str and not isinstance(name, str):
         raise TypeError(f"loss dict keys must be strings, got {type(name).__name__}: {name!r}")
     if isinstance(value, torch.Tensor):
         return value.mean()
@@ -292,3 +289,17 @@ def _reduce_loss(name: object, value: object) -> torch.Tensor:
     raise TypeError(
         f"loss {name!r} must be a tensor or a list of tensors, got {type(value).__name__}"
     )
+
+
+_CHECKED_WRAPPER_TYPES: set[type] = set()
+
+
+def _check_optim_wrapper(optim_wrapper: object) -> None:
+    """Refuse an object without the optimizer-wrapper methods (a bare optimizer, say)."""
+    if not isinstance(optim_wrapper, OptimWrapperProtocol):
+        raise TypeError(
+            f"`optim_wrapper` must have `update_params(loss)` and "
+            f"`optim_context(model)`, got {type(optim_wrapper).__name__}. "
+            f"HINT: wrap an optimizer as OptimWrapper(optimizer=...) from "
+            f"camshaft.runner, or override `train_step` to drive it yourself."
+        )

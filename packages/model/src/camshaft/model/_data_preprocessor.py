@@ -101,6 +101,15 @@ class BaseDataPreprocessor(nn.Module):
 
 def _cast(data: Any, device: torch.device, non_blocking: bool) -> Any:
     """Return ``data`` with every movable leaf moved to ``device`` (see ``cast_data``)."""
+    # Exact-type fast paths first: this runs on every batch, and isinstance against
+    # the Mapping ABC alone costs several calls.
+    cls = data.__class__
+    if cls is torch.Tensor:
+        return data.to(device, non_blocking=non_blocking)
+    if cls is dict:
+        return {key: _cast(value, device, non_blocking) for key, value in data.items()}
+    if cls is tuple or cls is list:
+        return cls([_cast(item, device, non_blocking) for item in data])
     if isinstance(data, torch.Tensor):
         return data.to(device, non_blocking=non_blocking)
     if isinstance(data, (str, bytes, bytearray, int, float, complex)) or data is None:

@@ -58,6 +58,7 @@ class RuntimeInfoHook(Hook):
     def __init__(self) -> None:
         self._bound: _Bound | None = None
         self._stage_before_val: Any = None
+        self._last_lr: dict[str, float] = {}
 
     # --- whole run -------------------------------------------------------------------
 
@@ -134,8 +135,13 @@ class RuntimeInfoHook(Hook):
             bound = self._bind(runner)
         update_info, update_scalar, get_lr = bound
         update_info("iter", runner.iter)
+        last = self._last_lr
         for name, values in get_lr().items():
-            update_scalar("train/" + name, values[0])
+            lr = values[0]
+            # A constant learning rate is recorded once: readers use the latest value.
+            if last.get(name) != lr:
+                last[name] = lr
+                update_scalar("train/" + name, lr)
 
     def after_train_iter(
         self,
@@ -180,6 +186,7 @@ class RuntimeInfoHook(Hook):
                 f"get_lr(); got {type(optim_wrapper).__name__}: {optim_wrapper!r:.100}"
             )
         self._bound = (hub.update_info, hub.update_scalar, get_lr)
+        self._last_lr = {}
         return self._bound
 
 

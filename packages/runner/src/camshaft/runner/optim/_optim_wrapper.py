@@ -26,8 +26,8 @@ before and after it is kept as tensors (:attr:`OptimWrapper.grad_norm`,
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
@@ -38,6 +38,9 @@ from camshaft.runner._registry import OPTIM_WRAPPERS
 from camshaft.runner.optim._clip import GradClipper
 
 __all__ = ["OptimWrapper"]
+
+
+_NO_CONTEXT: AbstractContextManager[Any] = nullcontext()
 
 
 def _check_count(value: object, name: str, minimum: int) -> int:
@@ -204,26 +207,24 @@ class OptimWrapper:
             return
         self._grad_norm, self._clipped_grad_norm = clipper(params)
 
-    @contextmanager
-    def optim_context(self, model: nn.Module) -> Iterator[None]:
-        """Run the forward pass of one micro-step in this context.
+    def optim_context(self, model: nn.Module) -> AbstractContextManager[Any]:
+        """Return the context to run the forward pass of one micro-step in.
 
-        On a micro-step that will not step the optimizer, it enters
-        ``model.no_sync()`` if the model has one, so DDP and FSDP skip the gradient
-        all-reduce until the window's last micro-step.
+        On a micro-step that will not step the optimizer, it is ``model.no_sync()``
+        if the model has one, so DDP and FSDP skip the gradient all-reduce until the
+        window's last micro-step; otherwise a shared no-op context (this runs every
+        iteration, so it builds nothing).
 
         Args:
             model: The model being trained (a DDP wrapper, or any module).
 
-        Yields:
-            None.
+        Returns:
+            A context manager.
         """
-        no_sync = None if self.should_sync() else getattr(model, "no_sync", None)
-        if no_sync is not None:
-            with no_sync():
-                yield
-        else:
-            yield
+        if self.should_sync():
+            return _NO_CONTEXT
+        no_sync = getattr(model, "no_sync", None)
+        return _NO_CONTEXT if no_sync is None else no_sync()
 
     # --- accumulation state -------------------------------------------------------------
 
