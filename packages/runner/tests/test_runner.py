@@ -201,6 +201,20 @@ def test_close_releases_the_log_file_and_is_idempotent(tmp_path: Path) -> None:
     assert "hooks by stage:" in log.read_text()
 
 
+def test_learning_rate_recorded_when_it_changes(tmp_path: Path) -> None:
+    constant = Runner(**_kwargs(tmp_path / "c", train_cfg=dict(max_epochs=1)))
+    constant.train()
+    assert len(constant.message_hub.get_scalar("train/lr")) == 1
+    assert constant.message_hub.get_scalar("train/lr").current() == pytest.approx(0.1)
+    warmup = [dict(type="LinearLR", start_factor=0.5, by_epoch=False, begin=0, end=3)]
+    scheduled = Runner(
+        **_kwargs(tmp_path / "s", train_cfg=dict(max_epochs=1), param_scheduler=warmup)
+    )
+    scheduled.train()
+    lrs = scheduled.message_hub.get_scalar("train/lr").data[0].tolist()
+    assert lrs == pytest.approx([0.05, 0.075, 0.1])  # the warm-up, then constant: once
+
+
 # --- non-finite losses -------------------------------------------------------------
 
 
