@@ -39,14 +39,16 @@ thread mostly measures the neighbours; ``--threads 0`` keeps torch's default):
   function, or of the caller of a C function), ``camshaft_top`` (the window's most
   called functions; a C function is shown with its caller), ``camshaft_extra_top``
   (the same, minus raw's counts), and ``<kind>_extra_by_caller_*`` (the calls beyond
-  raw by the innermost camshaft/MMEngine function that made them).
+  raw by the innermost camshaft/MMEngine function that made them). ``aten_ops_per_iter``
+  and ``<kind>_extra_aten_ops_per_iter``: the tensor operators dispatched in the same
+  window (a ``TorchDispatchMode``, in a run of its own), which cost more than a call.
 
 Targets (issue), each in ``targets`` beside camshaft's and MMEngine's figures: <= 60
 extra calls per iteration over raw (<= 120 amortised), time <= 1.03x raw on
 784-256-10, tiny-MLP overhead <= 1/5 of MMEngine's, construction <= 0.2 s, import
 <= 0.3 s beyond torch. ``met`` is judged on the whole-``train()`` figures.
 
-Run: ``python bench/runner_overhead.py [--repeats 15] [--quick]``; prints one JSON line
+Run: ``python bench/runner_overhead.py [--repeats 25] [--quick]``; prints one JSON line
 on stdout (the Runners' console logs go to /dev/null meanwhile) and a summary table
 on stderr. About 2-3 minutes with MMEngine on a 2-core machine; ``--quick``: seconds.
 """
@@ -179,7 +181,7 @@ def raw_train(
 
 
 class _Stamps:
-    """``perf_counter()`` after every iteration; the steady time per iteration."""
+    """``perf_counter()`` after every iteration, for the intervals inside epochs."""
 
     def __init__(self) -> None:
         self.times: list[float] = []
@@ -257,18 +259,40 @@ def _framework_caller(frame: FrameType | None) -> CodeType | None:
 
 
 class _Window:
-    """Switches a :class:`_Counter` on after iteration ``start`` and off after ``stop``."""
+    """Calls ``enter()`` after iteration ``start`` and ``leave()`` after iteration ``stop``."""
 
     def __init__(self, start: int, stop: int) -> None:
         self.start, self.stop, self.n = start, stop, 0
-        self.counter = _Counter()
+        self.enter: Callable[[], object] = _noop
+        self.leave: Callable[[], object] = _noop
 
     def tick(self) -> None:
         self.n += 1
         if self.n == self.start:
-            sys.setprofile(self.counter.profile)
+            self.enter()
         elif self.n == self.stop:
-            sys.setprofile(None)
+            self.leave()
+
+
+def _op_counter() -> Any:
+    """A ``TorchDispatchMode`` counting the aten operators run under it (None if absent)."""
+    try:
+        from torch.utils._python_dispatch import TorchDispatchMode
+    except ImportError:
+        return None
+
+    class OpCounter(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.counts: Counter[str] = Counter()
+
+        def __torch_dispatch__(
+            self, func: Any, types: Any, args: Any = (), kwargs: Any = None
+        ) -> Any:
+            self.counts[str(func)] += 1
+            return func(*args, **(kwargs or {}))
+
+    return OpCounter()
 
 
 class CamshaftProbe(Hook):
@@ -353,6 +377,19 @@ def build_contender(kind: str, case: Case, work_dir: str) -> tuple[Any, float]:
     return runner, perf_counter() - start
 
 
+@contextlib.contextmanager
+def contender(kind: str, case: Case) -> Iterator[tuple[Any, float]]:
+    """:func:`build_contender` in a temporary work_dir; a camshaft Runner is closed after."""
+    with _work_dir() as work_dir:
+        built, construction_s = build_contender(kind, case, work_dir)
+        try:
+            yield built, construction_s
+        finally:
+            close = getattr(built, "close", None)  # Runner.close(): log file, vis backends
+            if callable(close):
+                close()
+
+
 def train_contender(
     kind: str, built: Any, after_iter: Callable[[], None]
 ) -> tuple[Callable[[], Any], frozenset[CodeType]]:
@@ -367,15 +404,14 @@ def train_contender(
 
 def timed_run(kind: str, case: Case) -> dict[str, float]:
     """Build, then time ``train()``: per iteration, and the intervals inside epochs."""
-    with _work_dir() as work_dir:
-        built, construction_s = build_contender(kind, case, work_dir)
+    with contender(kind, case) as (built, construction_s):
         stamps = _Stamps()
         train, _ = train_contender(kind, built, stamps.stamp)
         gc.collect()
         start = perf_counter()
         train()
         train_s = perf_counter() - start
-        del built, train
+        del train
     if len(stamps.times) != case.iters:
         raise RuntimeError(f"{kind}: {len(stamps.times)} iterations stamped, expected {case.iters}")
     intervals = stamps.intervals(case.iters_per_epoch)
@@ -388,28 +424,46 @@ def timed_run(kind: str, case: Case) -> dict[str, float]:
 
 
 def count_calls(kind: str, case: Case, window: tuple[int, int]) -> dict[str, Any]:
-    """Call counts of one profiled ``train()``: the steady window and the whole call."""
+    """Call counts of profiled ``train()`` runs: the steady window and the whole call.
+
+    Also the aten operators dispatched in the window (in a run of its own), since an
+    extra tensor operation costs more than an extra Python call.
+    """
     start, stop = window
     # Per-iteration window: the probe switches the profiler on and off.
-    with _work_dir() as work_dir:
-        built, _ = build_contender(kind, case, work_dir)
+    with contender(kind, case) as (built, _):
         win = _Window(start, stop)
         train, probe_codes = train_contender(kind, built, win.tick)
-        win.counter = _Counter(skip=probe_codes | {_Window.tick.__code__})
+        counter = _Counter(skip=probe_codes | {_Window.tick.__code__})
+        win.enter = functools.partial(sys.setprofile, counter.profile)
+        win.leave = functools.partial(sys.setprofile, None)
         try:
             train()
         finally:
             sys.setprofile(None)
-        del built, train
+        del train
     # Amortised: the whole train(), no window.
-    with _work_dir() as work_dir:
-        built, _ = build_contender(kind, case, work_dir)
+    with contender(kind, case) as (built, _):
         whole = _Counter()
         train, _ = train_contender(kind, built, _noop)
         with whole.active():
             train()
-        del built, train
-    return {"window": win.counter, "window_iters": stop - start, "whole": whole}
+        del train
+    ops = _op_counter()
+    if ops is not None:
+        with contender(kind, case) as (built, _):
+            win = _Window(start, stop)
+            win.enter = ops.__enter__
+            win.leave = functools.partial(ops.__exit__, None, None, None)
+            train, _ = train_contender(kind, built, win.tick)
+            train()
+            del train
+    return {
+        "window": counter,
+        "window_iters": stop - start,
+        "whole": whole,
+        "ops": None if ops is None else ops.counts,
+    }
 
 
 def _noop() -> None:
@@ -594,6 +648,17 @@ def count_all(case: Case, kinds: list[str], top: int) -> dict[str, Any]:
         },
     }
     raw = profiles["raw"]
+    if raw["ops"] is not None:
+        m = raw["window_iters"]
+        calls["aten_ops_per_iter"] = {
+            kind: round(sum(p["ops"].values()) / m, 2) for kind, p in profiles.items()
+        }
+        for kind in kinds[1:]:
+            extra = Counter(profiles[kind]["ops"])
+            extra.subtract(raw["ops"])
+            calls[f"{kind}_extra_aten_ops_per_iter"] = {
+                op: round(value / m, 2) for op, value in sorted(extra.items()) if value
+            }
     for kind in kinds[1:]:
         ours, m = profiles[kind], profiles[kind]["window_iters"]
         if kind == "camshaft":
@@ -683,11 +748,16 @@ def print_summary(report: dict[str, Any], kinds: list[str]) -> None:
                 f"{name + ' ' + metric:34}" + "".join(f"{row[k]['median']:11.4f}" for k in kinds)
             )
     calls = results["calls"]
-    for key in ("per_iter", "amortised"):
-        lines.append(
-            f"{'calls ' + key + ' (' + calls['model'] + ')':34}"
-            + "".join(f"{calls[key][k]:11.1f}" for k in kinds)
-        )
+    for key, label in (
+        ("per_iter", "calls per iter"),
+        ("amortised", "calls amortised"),
+        ("aten_ops_per_iter", "aten ops per iter"),
+    ):
+        if key in calls:
+            lines.append(
+                f"{label + ' (' + calls['model'] + ')':34}"
+                + "".join(f"{calls[key][k]:11.1f}" for k in kinds)
+            )
     lines.append(f"{'target':34}{'camshaft':>11}{'mmengine':>11}{'target':>11}  met")
     for name, target in report["targets"].items():
         mm = target.get("mmengine")
@@ -702,7 +772,7 @@ def print_summary(report: dict[str, Any], kinds: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iters-per-epoch", type=int, default=50)
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--repeats", type=int, default=25)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--import-repeats", type=int, default=5)
     parser.add_argument("--top", type=int, default=25, help="functions listed per call table")
@@ -732,6 +802,12 @@ def main() -> None:
         notes.append(
             "MMEngine figures skipped: `import mmengine` failed (nox -s bench installs "
             "mmengine==0.10.7)"
+        )
+    if "mmengine" in kinds:
+        notes.append(
+            "MMEngine's Runner gets a unique experiment_name per run: it names its logger "
+            "and visualizer instances by a timestamp in seconds, which runners built in "
+            "the same second would share"
         )
     threads = torch.get_num_threads()
     cases = {

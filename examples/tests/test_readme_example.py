@@ -18,7 +18,7 @@ def test_readme_example_trains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert len(code.strip().splitlines()) <= 22
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {}
-    exec(compile(code, str(README), "exec"), namespace)  # noqa: S102 - our own README
+    exec(compile(code, str(README), "exec"), namespace)
     runner = namespace["runner"]
     assert runner.iter == 48  # type: ignore[attr-defined]
     assert (tmp_path / "work_dirs" / "toy" / "epoch_3.pth").is_file()

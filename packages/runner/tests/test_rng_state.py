@@ -74,11 +74,23 @@ def test_state_in_a_saved_checkpoint_restores_exactly(tmp_path: Path) -> None:
 def test_state_holds_only_plain_types_and_tensors() -> None:
     state = get_rng_state()
     assert set(state) <= {"python", "numpy", "torch", "cuda"}
-    assert isinstance(state["python"]["state"], list)
-    assert all(type(x) is int for x in state["numpy"]["state"])
+    # Generator words are int64 tensors: one pickled object each, not hundreds of ints.
+    assert state["python"]["state"].dtype == torch.int64
+    assert state["python"]["state"].shape == (625,)
+    assert state["numpy"]["state"].dtype == torch.int64
+    assert state["numpy"]["state"].shape == (624,)
     assert state["torch"].dtype == torch.uint8
     if not torch.cuda.is_available() or not torch.cuda.is_initialized():
         assert "cuda" not in state
+
+
+def test_states_saved_as_lists_by_older_versions_still_restore() -> None:
+    state = get_rng_state()
+    expected = (random.random(), np.random.rand())
+    state["python"]["state"] = state["python"]["state"].tolist()
+    state["numpy"]["state"] = state["numpy"]["state"].tolist()
+    set_rng_state(state)
+    assert (random.random(), np.random.rand()) == expected
 
 
 def test_a_partial_state_restores_only_what_it_holds() -> None:

@@ -277,7 +277,8 @@ def _reduce_loss(name: object, value: object) -> torch.Tensor:
     if name.__class__ is not str and not isinstance(name, str):
         raise TypeError(f"loss dict keys must be strings, got {type(name).__name__}: {name!r}")
     if isinstance(value, torch.Tensor):
-        return value.mean()
+        # A 0-d loss is its own mean; .mean() would add a node to every backward pass.
+        return value if value.dim() == 0 else value.mean()
     if isinstance(value, (list, tuple)):
         if not value:
             raise ValueError(f"loss {name!r} is an empty {type(value).__name__}")

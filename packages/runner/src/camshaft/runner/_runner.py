@@ -547,6 +547,7 @@ class Runner:
             filename,
             map_location=map_location,
             strict=strict,
+            revise_keys=[(r"^module\.", ""), *env.wrapped_key_patterns(self.unwrapped_model)],
             logger=self.logger,
         )
         self.call_hook("after_load_checkpoint", checkpoint=checkpoint)

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from camshaft.runner._runner_env import plain_state_dict
 from camshaft.runner._versions import camshaft_versions
 from camshaft.runner.checkpoint import (
     get_rng_state,
@@ -56,7 +57,7 @@ def collect_checkpoint(
         info.update(meta)
     checkpoint: dict[str, Any] = {
         "meta": info,
-        "state_dict": runner.unwrapped_model.state_dict(),
+        "state_dict": plain_state_dict(runner.unwrapped_model),
         "message_hub": runner.message_hub.state_dict(),
         "rng": get_rng_state(),
     }

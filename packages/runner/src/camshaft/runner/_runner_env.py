@@ -205,3 +205,47 @@ def compile_model(model: nn.Module, compile_cfg: bool | Mapping[str, Any] | None
         )
     target = unwrap_model(model)
     target.forward = torch.compile(target.forward, **kwargs)
+
+
+def _wrapper_paths(model: nn.Module) -> list[str]:
+    """Names of submodules that are DDP-style wrappers, shallowest first.
+
+    ``MMSeparateDistributedDataParallel`` wraps each child of a GAN in place.
+    """
+    from camshaft.dist import is_model_wrapper
+
+    return [
+        name
+        for name, module in model.named_modules()
+        if name
+        and (is_model_wrapper(module) or isinstance(module, nn.parallel.DistributedDataParallel))
+    ]
+
+
+def plain_state_dict(model: nn.Module) -> dict[str, Any]:
+    """``model.state_dict()`` without the ``.module.`` of wrapped children.
+
+    A model whose children were wrapped in place (separate DDP for GANs) then saves
+    the same keys as when it trains in one process.
+    """
+    state = model.state_dict()
+    paths = _wrapper_paths(model)
+    if not paths:
+        return state
+    plain: dict[str, Any] = {}
+    for key, value in state.items():
+        for path in reversed(paths):  # deepest first: its name holds the outer `module.`
+            prefix = f"{path}.module."
+            if key.startswith(prefix):
+                key = f"{path}.{key[len(prefix) :]}"
+        plain[key] = value
+    return plain
+
+
+def wrapped_key_patterns(model: nn.Module) -> list[tuple[str, str]]:
+    """``revise_keys`` pairs that map plain checkpoint keys onto wrapped children."""
+    import re
+
+    return [
+        (rf"^{re.escape(path)}\.(?!module\.)", f"{path}.module.") for path in _wrapper_paths(model)
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from importlib import metadata
 
 __all__ = ["CAMSHAFT_DISTRIBUTIONS", "camshaft_versions"]
@@ -16,6 +17,17 @@ CAMSHAFT_DISTRIBUTIONS = (
 )
 
 
+@functools.cache
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    found = []
+    for name in CAMSHAFT_DISTRIBUTIONS:
+        try:
+            found.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            continue
+    return tuple(found)
+
+
 def camshaft_versions() -> dict[str, str]:
     """The version of each installed camshaft distribution, by distribution name.
 
@@ -23,10 +35,4 @@ def camshaft_versions() -> dict[str, str]:
         >>> camshaft_versions()['camshaft-runner']  # doctest: +SKIP
         '0.1.0'
     """
-    versions = {}
-    for name in CAMSHAFT_DISTRIBUTIONS:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
+    return dict(_installed_versions())  # read once per process: metadata lookups are slow

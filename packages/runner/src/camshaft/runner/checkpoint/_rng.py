@@ -3,10 +3,10 @@
 ``get_rng_state()`` returns a dict of plain Python types and tensors only, so it goes
 into a checkpoint and comes back through ``torch.load(weights_only=True)``:
 
-* ``'python'``: ``random.getstate()`` as ``{'version', 'state' (list of int),
+* ``'python'``: ``random.getstate()`` as ``{'version', 'state' (int64 tensor),
   'gauss_next'}``;
 * ``'numpy'``: numpy's legacy global generator (``np.random.get_state()``) as
-  ``{'bit_generator', 'state' (list of int), 'pos', 'has_gauss', 'cached_gaussian'}``;
+  ``{'bit_generator', 'state' (int64 tensor), 'pos', 'has_gauss', 'cached_gaussian'}``;
 * ``'torch'``: ``torch.get_rng_state()`` (a CPU ``uint8`` tensor);
 * ``'cuda'``: one ``uint8`` tensor per device, only when CUDA has been initialised
   (capturing it otherwise would initialise CUDA, and nothing has drawn from it).
@@ -47,10 +47,15 @@ def get_rng_state() -> dict[str, Any]:
     version, internal, gauss_next = random.getstate()
     name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
     state: dict[str, Any] = {
-        "python": {"version": version, "state": list(internal), "gauss_next": gauss_next},
+        # The generator words as int64 tensors: one pickled object, not 625 ints.
+        "python": {
+            "version": version,
+            "state": torch.tensor(internal, dtype=torch.int64),
+            "gauss_next": gauss_next,
+        },
         "numpy": {
             "bit_generator": str(name),
-            "state": [int(k) for k in keys],
+            "state": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
             "pos": int(pos),
             "has_gauss": int(has_gauss),
             "cached_gaussian": float(cached),
@@ -98,13 +103,20 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
     try:
         if "python" in state:
             py = state["python"]
-            random.setstate((int(py["version"]), tuple(py["state"]), py["gauss_next"]))
+            words = py["state"]
+            words = words.tolist() if isinstance(words, torch.Tensor) else words
+            random.setstate((int(py["version"]), tuple(int(w) for w in words), py["gauss_next"]))
         if "numpy" in state:
             npy = state["numpy"]
             np.random.set_state(
                 (
                     str(npy["bit_generator"]),
-                    np.asarray(npy["state"], dtype=np.uint32),
+                    np.asarray(
+                        npy["state"].numpy()
+                        if isinstance(npy["state"], torch.Tensor)
+                        else npy["state"],
+                        dtype=np.int64,
+                    ).astype(np.uint32),
                     int(npy["pos"]),
                     int(npy["has_gauss"]),
                     float(npy["cached_gaussian"]),

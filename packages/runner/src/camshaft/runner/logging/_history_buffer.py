@@ -332,12 +332,18 @@ class HistoryBuffer:
     # --- state ----------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """The buffer as plain Python types (readable by ``torch.load(weights_only=True)``)."""
+        """The buffer as tensors and plain Python types (``torch.load(weights_only=True)``).
+
+        The history is stored as float64 tensors, not lists: a checkpoint then pickles
+        one object per buffer instead of one per value.
+        """
         values, counts = self.data
         n, total, count, low, high = self._evicted
         return {
-            "values": values.tolist(),
-            "counts": None if self._counts is None else counts.tolist(),
+            "values": torch.from_numpy(values.astype(np.float64, copy=True)),
+            "counts": None
+            if self._counts is None
+            else torch.from_numpy(counts.astype(np.float64, copy=True)),
             "max_length": self.max_length,
             "evicted": {"n": n, "sum": total, "count": count, "min": low, "max": high},
         }
@@ -354,8 +360,9 @@ class HistoryBuffer:
                 "a HistoryBuffer state must be a dict with 'values' and 'max_length' "
                 f"(from HistoryBuffer.state_dict()), got {state!r:.200}"
             )
-        values = list(state["values"])
+        values = _as_list(state["values"])
         counts = state.get("counts")
+        counts = None if counts is None else _as_list(counts)
         buffer = cls(values, [1.0] * len(values) if counts is None else counts, state["max_length"])
         evicted = state.get("evicted")
         if evicted is not None:
@@ -403,3 +410,11 @@ def _as_float(value: Any) -> float:
         "a logged value must be a number, a one-element tensor or a one-element numpy "
         f"array, got {type(value).__name__}: {value!r:.100}"
     )
+
+
+def _as_list(values: Any) -> list[Any]:
+    """A saved history as a list: tensors (the current format) or lists (older states)."""
+    if isinstance(values, torch.Tensor):
+        result: list[Any] = values.tolist()
+        return result
+    return list(values)

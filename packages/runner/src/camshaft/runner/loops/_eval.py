@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from camshaft.runner._autocast import autocast
 from camshaft.runner._registry import LOOPS
 from camshaft.runner.checkpoint import get_rng_state, set_rng_state
 from camshaft.runner.loops._base import BaseLoop
@@ -76,7 +77,7 @@ class _EvalLoop(BaseLoop):
             return contextlib.nullcontext()
         device = _model_device(self._runner.model)
         dtype = torch.float16 if device == "cuda" else torch.bfloat16
-        return torch.autocast(device_type=device, dtype=dtype)
+        return autocast(device, dtype)
 
 
 @LOOPS.register_module()

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from camshaft.runner._autocast import autocast, onednn_off_if_broken
 from camshaft.runner._registry import OPTIM_WRAPPERS
 from camshaft.runner.optim._optim_wrapper import OptimWrapper
 
@@ -167,7 +168,8 @@ class AmpOptimWrapper(OptimWrapper):
         """
         if self.loss_scaler is not None:
             loss = self.loss_scaler.scale(loss)
-        super().backward(loss, **kwargs)
+        with onednn_off_if_broken(self._device_type, self.cast_dtype):
+            super().backward(loss, **kwargs)
 
     def step(self, **kwargs: Any) -> None:
         """Unscale and clip the gradients, then step (skipped on overflow) and update the scale.
@@ -196,7 +198,7 @@ class AmpOptimWrapper(OptimWrapper):
             None.
         """
         device_type = _device_type_of(model, self._device_type)
-        with super().optim_context(model), torch.autocast(device_type, dtype=self.cast_dtype):
+        with super().optim_context(model), autocast(device_type, self.cast_dtype):
             yield
 
     def state_dict(self) -> dict[str, Any]:
