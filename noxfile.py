@@ -150,9 +150,18 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Every benchmark in bench/ (or those named after ``--``), one JSON line each."""
+    """Every benchmark in bench/ (or those named after ``--``), then one table of them all."""
     _install_editable_all(session)
     session.install(*CONSTRAINTS, "mmengine==0.10.7")  # the baseline; only in this session
     scripts = session.posargs or sorted(str(p) for p in (ROOT / "bench").glob("[!_]*.py"))
+    lines = []
     for script in scripts:
-        session.run("python", script)
+        output = session.run("python", script, silent=True) or ""
+        json_lines = [line for line in output.splitlines() if line.startswith("{")]
+        if not json_lines:
+            session.error(f"{script} printed no JSON line:\n{output[-2000:]}")
+        print(json_lines[-1])
+        lines.append(json_lines[-1])
+    collected = Path(session.create_tmp()) / "bench_lines.jsonl"
+    collected.write_text("\n".join(lines) + "\n")
+    session.run("python", str(ROOT / "bench" / "_table.py"), str(collected))
