@@ -10,7 +10,6 @@ attributes hooks read (documented on the class).
 
 from __future__ import annotations
 
-import copy
 import os
 import warnings
 from collections.abc import Mapping
@@ -28,8 +27,6 @@ from camshaft.runner import _runner_env as env
 from camshaft.runner.hooks import Hook, HookDispatcher
 
 __all__ = ["Runner"]
-
-_UNSET: Any = object()
 
 
 class Runner:
@@ -206,9 +203,9 @@ class Runner:
             "env_cfg", "log_processor", "visualizer", "default_scope", "randomness",
             "experiment_name",
         ]  # fmt: skip
-        kwargs = {name: _plain(cfg.get(name)) for name in names}
+        kwargs = {name: build.plain(cfg.get(name)) for name in names}
         return cls(
-            model=_plain(cfg["model"]),
+            model=build.plain(cfg["model"]),
             work_dir=cfg["work_dir"],
             resume=bool(cfg.get("resume", False)),
             launcher=cfg.get("launcher", "none"),
@@ -236,10 +233,10 @@ class Runner:
         from camshaft.runner._registry import LOG_PROCESSORS
         from camshaft.runner.logging import LogProcessor, MessageHub, MMLogger
 
-        name = _unique_name(self.experiment_name, MessageHub.check_instance_created)
+        name = build.unique_name(self.experiment_name, MessageHub.check_instance_created)
         self.message_hub = MessageHub.get_instance(name)
         self.logger = MMLogger.get_instance(
-            _unique_name(self.experiment_name, MMLogger.check_instance_created),
+            build.unique_name(self.experiment_name, MMLogger.check_instance_created),
             log_file=os.path.join(self.log_dir, f"{self.timestamp}.log"),
             log_level=log_level,
         )
@@ -251,15 +248,15 @@ class Runner:
             lp_cfg.setdefault("type", "LogProcessor")
             lp_cfg.setdefault("by_epoch", by_epoch)
             self.log_processor = LOG_PROCESSORS.build(lp_cfg)
-        self.visualizer = _build_visualizer(visualizer, self.experiment_name, self.log_dir)
+        self.visualizer = build.build_visualizer(visualizer, self.experiment_name, self.log_dir)
 
     def _plain_args(self) -> dict[str, Any]:
         plain: dict[str, Any] = {"work_dir": self.work_dir, "seed": self.seed}
         for mode, value in self._loop_cfgs.items():
             if isinstance(value, Mapping):
-                plain[f"{mode}_cfg"] = _plain(value)
+                plain[f"{mode}_cfg"] = build.plain(value)
         if isinstance(self._optim_wrapper_cfg, Mapping):
-            plain["optim_wrapper"] = _plain(self._optim_wrapper_cfg)
+            plain["optim_wrapper"] = build.plain(self._optim_wrapper_cfg)
         return plain
 
     # --- hooks ------------------------------------------------------------------------
@@ -378,7 +375,7 @@ class Runner:
             raise ConfigError(f"`auto_scale_lr` = {cfg!r} needs 'base_batch_size'")
         batch_size = self.train_loop.dataloader.batch_size or 1
         ratio = self.world_size * batch_size / cfg["base_batch_size"]
-        wrappers = _wrappers(self._optim_wrapper)
+        wrappers = build.optim_wrappers(self._optim_wrapper)
         for wrapper in wrappers:
             for group in wrapper.param_groups:
                 group["lr"] = group["lr"] * ratio
@@ -388,7 +385,7 @@ class Runner:
         from camshaft.runner.optim import NonFiniteGuard
 
         policy = self.cfg.get("nonfinite", "error")
-        for wrapper in _wrappers(self._optim_wrapper):
+        for wrapper in build.optim_wrappers(self._optim_wrapper):
             wrapper.loss_guard = NonFiniteGuard.create(
                 policy,
                 terms_source=self.unwrapped_model,
@@ -468,7 +465,7 @@ class Runner:
         if callable(init_weights) and not getattr(self.unwrapped_model, "is_init", False):
             init_weights()
         self.load_or_resume()
-        for wrapper in _wrappers(self._optim_wrapper):
+        for wrapper in build.optim_wrappers(self._optim_wrapper):
             wrapper.initialize_count_status(self.model, loop.iter, loop.max_iters)
         model = loop.run()
         self.call_hook("after_run")
@@ -586,53 +583,3 @@ class Runner:
         self.call_hook("before_save_checkpoint", checkpoint=checkpoint)
         path = Path(out_dir) / filename
         return ckpt.write_checkpoint(self, checkpoint, path, update_pointer=update_pointer)
-
-
-def _wrappers(optim_wrapper: Any) -> list[Any]:
-    if optim_wrapper is None:
-        return []
-    if hasattr(optim_wrapper, "update_params") and not hasattr(optim_wrapper, "items"):
-        return [optim_wrapper]
-    return list(optim_wrapper.values())
-
-
-def _unique_name(base: str, exists: Any) -> str:
-    name, suffix = base, 1
-    while exists(name):
-        name = f"{base}_{suffix}"
-        suffix += 1
-    return name
-
-
-def _plain(value: Any) -> Any:
-    """A Config/ConfigDict value as plain dicts and lists (objects kept)."""
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
-
-
-def _build_visualizer(visualizer: Any, name: str, log_dir: str) -> Any:
-    from camshaft.runner.visualization import Visualizer
-
-    if isinstance(visualizer, Visualizer):
-        return visualizer
-    if visualizer is None:
-        cfg: dict[str, Any] = {"vis_backends": [{"type": "LocalVisBackend"}]}
-    elif isinstance(visualizer, Mapping):
-        cfg = copy.copy(dict(visualizer))
-        kind = cfg.pop("type", "Visualizer")
-        if kind not in ("Visualizer", Visualizer):
-            raise ConfigError(
-                f"`visualizer` type must be 'Visualizer', got {kind!r}; configure outputs "
-                "through vis_backends=[dict(type='LocalVisBackend'), ...]"
-            )
-        cfg.pop("name", None)
-    else:
-        raise TypeError(
-            f"`visualizer` must be a Visualizer or a config dict, got {type(visualizer).__name__}"
-        )
-    cfg.setdefault("save_dir", os.path.join(log_dir, "vis_data"))
-    unique = _unique_name(name, Visualizer.check_instance_created)
-    return Visualizer.get_instance(unique, **cfg)

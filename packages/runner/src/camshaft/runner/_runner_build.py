@@ -7,6 +7,7 @@ and names the Runner argument in its errors.
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -228,3 +229,56 @@ def as_list(value: Any) -> list[Any]:
     if isinstance(value, Sequence) and not isinstance(value, str | bytes | Mapping):
         return list(value)
     return [value]
+
+
+def optim_wrappers(optim_wrapper: Any) -> list[Any]:
+    """The single wrappers inside an OptimWrapper or an OptimWrapperDict (none for None)."""
+    if optim_wrapper is None:
+        return []
+    if hasattr(optim_wrapper, "update_params") and not hasattr(optim_wrapper, "items"):
+        return [optim_wrapper]
+    return list(optim_wrapper.values())
+
+
+def unique_name(base: str, exists: Any) -> str:
+    """``base``, or ``base_1``, ``base_2``... when ``exists(name)`` says it is taken."""
+    name, suffix = base, 1
+    while exists(name):
+        name = f"{base}_{suffix}"
+        suffix += 1
+    return name
+
+
+def plain(value: Any) -> Any:
+    """A Config/ConfigDict value as plain dicts and lists (objects kept)."""
+    if isinstance(value, Mapping):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
+
+
+def build_visualizer(visualizer: Any, name: str, log_dir: str) -> Any:
+    """A Visualizer from an instance or a config; the default writes scalars locally."""
+    from camshaft.runner.visualization import Visualizer
+
+    if isinstance(visualizer, Visualizer):
+        return visualizer
+    if visualizer is None:
+        cfg: dict[str, Any] = {"vis_backends": [{"type": "LocalVisBackend"}]}
+    elif isinstance(visualizer, Mapping):
+        cfg = copy.copy(dict(visualizer))
+        kind = cfg.pop("type", "Visualizer")
+        if kind not in ("Visualizer", Visualizer):
+            raise ConfigError(
+                f"`visualizer` type must be 'Visualizer', got {kind!r}; configure outputs "
+                "through vis_backends=[dict(type='LocalVisBackend'), ...]"
+            )
+        cfg.pop("name", None)
+    else:
+        raise TypeError(
+            f"`visualizer` must be a Visualizer or a config dict, got {type(visualizer).__name__}"
+        )
+    cfg.setdefault("save_dir", os.path.join(log_dir, "vis_data"))
+    unique = unique_name(name, Visualizer.check_instance_created)
+    return Visualizer.get_instance(unique, **cfg)
