@@ -97,6 +97,12 @@ def test_interval_and_save_last_by_iteration(
     assert runner.saved[0].by_epoch is False
 
 
+def test_epoch_based_hook_is_not_called_every_iteration() -> None:
+    assert "after_train_iter" not in CheckpointHook(by_epoch=True).get_triggered_stages()
+    assert "after_train_epoch" in CheckpointHook(by_epoch=True).get_triggered_stages()
+    assert "after_train_iter" in CheckpointHook(by_epoch=False).get_triggered_stages()
+
+
 def test_interval_minus_one_saves_only_the_last(tmp_path: Path) -> None:
     assert _run(
         tmp_path / "e", CheckpointHook(interval=-1), max_epochs=3, batches=1

@@ -155,6 +155,16 @@ class CheckpointHook(Hook):
         self._max_iters = runner.max_iters
         runner.logger.info(f"Checkpoints will be saved to {directory}.")
 
+    def get_triggered_stages(self) -> list[str]:
+        """The overridden stages, without ``after_train_iter`` when saving by epoch.
+
+        The dispatcher then skips this hook on every iteration of an epoch-based run.
+        """
+        stages = super().get_triggered_stages()
+        if self.by_epoch:
+            stages.remove("after_train_iter")
+        return stages
+
     def after_train_epoch(self, runner: Any) -> None:
         """In an epoch-based hook, save every ``interval`` epochs and after the last."""
         if not self.by_epoch:
