@@ -17,31 +17,48 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent
 
 
+def _flat(ratios: dict[str, Any]) -> dict[str, Any]:
+    """Ratios with one level of nesting flattened (``case.camshaft_vs_hand``)."""
+    flat: dict[str, Any] = {}
+    for key, value in ratios.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{sub}": item for sub, item in value.items()})
+        else:
+            flat[key] = value
+    return flat
+
+
+def _target_of(key: str, targets: dict[str, Any]) -> Any:
+    """A plain-number target for ``key``, also matched by its last dotted part."""
+    for name in (key, key.rsplit(".", 1)[-1]):
+        if isinstance(targets.get(name), int | float):
+            return targets[name]
+    return None
+
+
 def rows_of(result: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
     """``(bench, measurement, camshaft, baseline, ratio, target (met))`` rows of one result."""
     name = str(result.get("bench", "?"))
-    ratios = result.get("ratios") or {}
+    ratios = _flat(result.get("ratios") or {})
     targets = result.get("targets") or {}
     rows = []
     for key, value in sorted(ratios.items()):
-        target = targets.get(key)
-        shown = _num(target) if isinstance(target, int | float) else ""
-        rows.append((name, key, "", "", _num(value), shown))
+        if isinstance(targets.get(key), dict):
+            continue  # shown with its record below
+        target = _target_of(key, targets)
+        rows.append((name, key, "", "", _num(value), "" if target is None else _num(target)))
     for key, record in sorted(targets.items()):
         if not isinstance(record, dict):
             continue
         met = record.get("met")
         flag = "" if met is None else (" met" if met else " NOT met")
+        limit = record.get("target", record.get("max", record.get("min", "")))
+        bound = "≥ " if "min" in record and "target" not in record else "≤ "
+        value = record.get("camshaft", record.get("value", ""))
+        ratio = "" if value != "" else ratios.get(key, "")
         baseline = record.get("mmengine", record.get("raw", ""))
         rows.append(
-            (
-                name,
-                key,
-                _num(record.get("camshaft", "")),
-                _num(baseline),
-                "",
-                f"{_num(record.get('target', ''))}{flag}",
-            )
+            (name, key, _num(value), _num(baseline), _num(ratio), f"{bound}{_num(limit)}{flag}")
         )
     return rows
 
