@@ -69,12 +69,30 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from time import perf_counter
-from types import CodeType, FrameType
+from types import CodeType
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from _common import emit, interleave, machine_info, package_versions, ratio, run_worker, summarize
+from _callcount import (
+    CallCounter,
+    Window,
+    by_origin,
+    extra_by_caller,
+    extra_functions,
+    noop,
+    op_counter,
+    top_functions,
+)
+from _common import emit, interleave, machine_info, package_versions, run_worker, summarize
+from _runner_targets import (
+    MODELS,
+    OVERHEADS,
+    TIME_METRICS,
+    check_targets,
+    compute_ratios,
+    print_summary,
+)
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -82,25 +100,10 @@ from camshaft.model import BaseModel
 from camshaft.runner import Runner
 from camshaft.runner.hooks import Hook
 
-MODELS = {"mlp784": (784, 256, 10), "mlp32": (32, 32, 2)}
 BATCH = 64
 EPOCHS = 3
 LR = 0.01
 LOG_INTERVAL = 10  # LoggerHook's default in both Runners
-TIME_METRICS = ("per_iter_ms", "steady_per_iter_ms", "typical_iter_ms")
-OVERHEADS = {  # time metric -> its overhead (contender - raw, paired by round)
-    "per_iter_ms": "overhead_ms_per_iter",
-    "steady_per_iter_ms": "steady_overhead_ms_per_iter",
-    "typical_iter_ms": "typical_overhead_ms_per_iter",
-}
-TARGETS = {
-    "extra_calls_per_iter": 60,
-    "extra_calls_amortised": 120,
-    "time_ratio_mlp784": 1.03,
-    "overhead_vs_mmengine_mlp32": 0.2,
-    "construction_s": 0.2,
-    "import_s_beyond_torch": 0.3,
-}
 
 
 def _mmengine_available() -> bool:
@@ -200,99 +203,6 @@ class _Stamps:
             for start in range(0, len(times), iters_per_epoch)
             for i in range(start, min(start + iters_per_epoch, len(times)) - 1)
         ]
-
-
-class _Counter:
-    """``sys.setprofile`` counting of ``call`` and ``c_call`` events.
-
-    Each event is keyed by what was called, ``('py', code)`` for a Python function and
-    ``('c', name, caller_code)`` for a C function, and by the innermost camshaft or
-    MMEngine function on the stack that made the call (``None`` outside them), so extra
-    calls can be traced to the Runner code responsible. Events in the frames of
-    ``skip`` (the probe itself) are not counted.
-    """
-
-    def __init__(self, skip: frozenset[CodeType] = frozenset()) -> None:
-        self.counts: Counter[tuple[tuple[Any, ...], CodeType | None]] = Counter()
-        counts, skipped = self.counts, skip
-
-        def profile(frame: FrameType, event: str, arg: Any) -> None:
-            if event == "call":
-                code = frame.f_code
-                if code not in skipped:
-                    counts[("py", code), _framework_caller(frame.f_back)] += 1
-            elif event == "c_call":
-                code = frame.f_code
-                if code not in skipped:
-                    name = getattr(arg, "__qualname__", None) or type(arg).__name__
-                    counts[("c", name, code), _framework_caller(frame)] += 1
-
-        self.profile = profile
-
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    def by_key(self) -> Counter[tuple[Any, ...]]:
-        """Counts by what was called, whoever called it."""
-        merged: Counter[tuple[Any, ...]] = Counter()
-        for (key, _), value in self.counts.items():
-            merged[key] += value
-        return merged
-
-    @contextlib.contextmanager
-    def active(self) -> Iterator[None]:
-        sys.setprofile(self.profile)
-        try:
-            yield
-        finally:
-            sys.setprofile(None)
-
-
-def _framework_caller(frame: FrameType | None) -> CodeType | None:
-    """The code of the innermost camshaft or MMEngine frame from ``frame`` outwards."""
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if "/camshaft/" in filename or "/mmengine/" in filename:
-            return frame.f_code
-        frame = frame.f_back
-    return None
-
-
-class _Window:
-    """Calls ``enter()`` after iteration ``start`` and ``leave()`` after iteration ``stop``."""
-
-    def __init__(self, start: int, stop: int) -> None:
-        self.start, self.stop, self.n = start, stop, 0
-        self.enter: Callable[[], object] = _noop
-        self.leave: Callable[[], object] = _noop
-
-    def tick(self) -> None:
-        self.n += 1
-        if self.n == self.start:
-            self.enter()
-        elif self.n == self.stop:
-            self.leave()
-
-
-def _op_counter() -> Any:
-    """A ``TorchDispatchMode`` counting the aten operators run under it (None if absent)."""
-    try:
-        from torch.utils._python_dispatch import TorchDispatchMode
-    except ImportError:
-        return None
-
-    class OpCounter(TorchDispatchMode):
-        def __init__(self) -> None:
-            super().__init__()
-            self.counts: Counter[str] = Counter()
-
-        def __torch_dispatch__(
-            self, func: Any, types: Any, args: Any = (), kwargs: Any = None
-        ) -> Any:
-            self.counts[str(func)] += 1
-            return func(*args, **(kwargs or {}))
-
-    return OpCounter()
 
 
 class CamshaftProbe(Hook):
@@ -432,9 +342,9 @@ def count_calls(kind: str, case: Case, window: tuple[int, int]) -> dict[str, Any
     start, stop = window
     # Per-iteration window: the probe switches the profiler on and off.
     with contender(kind, case) as (built, _):
-        win = _Window(start, stop)
+        win = Window(start, stop)
         train, probe_codes = train_contender(kind, built, win.tick)
-        counter = _Counter(skip=probe_codes | {_Window.tick.__code__})
+        counter = CallCounter(skip=probe_codes | {Window.tick.__code__})
         win.enter = functools.partial(sys.setprofile, counter.profile)
         win.leave = functools.partial(sys.setprofile, None)
         try:
@@ -444,15 +354,15 @@ def count_calls(kind: str, case: Case, window: tuple[int, int]) -> dict[str, Any
         del train
     # Amortised: the whole train(), no window.
     with contender(kind, case) as (built, _):
-        whole = _Counter()
-        train, _ = train_contender(kind, built, _noop)
+        whole = CallCounter()
+        train, _ = train_contender(kind, built, noop)
         with whole.active():
             train()
         del train
-    ops = _op_counter()
+    ops = op_counter()
     if ops is not None:
         with contender(kind, case) as (built, _):
-            win = _Window(start, stop)
+            win = Window(start, stop)
             win.enter = ops.__enter__
             win.leave = functools.partial(ops.__exit__, None, None, None)
             train, _ = train_contender(kind, built, win.tick)
@@ -464,97 +374,6 @@ def count_calls(kind: str, case: Case, window: tuple[int, int]) -> dict[str, Any
         "whole": whole,
         "ops": None if ops is None else ops.counts,
     }
-
-
-def _noop() -> None:
-    return None
-
-
-# --- reporting -----------------------------------------------------------------------------
-
-
-def _short(filename: str) -> str:
-    for marker in ("/site-packages/", "/src/", "/lib/python3"):
-        if marker in filename:
-            tail = filename.split(marker, 1)[1]
-            return tail.split("/", 1)[1] if marker == "/lib/python3" else tail
-    return os.path.basename(filename)
-
-
-def _origin(code: CodeType) -> str:
-    path = code.co_filename
-    for package in ("camshaft/runner", "camshaft/model", "camshaft/registry", "mmengine"):
-        if f"/{package}/" in path:
-            return package.replace("/", ".")
-    if "/torch/utils/data/" in path:
-        return "torch DataLoader"
-    if "/torch/" in path:
-        return "torch"
-    if path.endswith("runner_overhead.py"):
-        return "bench (model forward, raw loop)"
-    if "/logging/" in path:
-        return "stdlib logging"
-    return "stdlib/other"
-
-
-def _name(code: CodeType) -> str:
-    return f"{_short(code.co_filename)}:{code.co_firstlineno}({code.co_qualname})"
-
-
-def _label(key: tuple[Any, ...]) -> str:
-    if key[0] == "py":
-        return _name(key[1])
-    _, name, caller = key
-    return f"<C> {name} <- {caller.co_qualname} ({_short(caller.co_filename)})"
-
-
-def top_functions(counts: Counter[tuple[Any, ...]], iters: int, n: int) -> list[list[Any]]:
-    """The ``n`` most called functions (C functions with their caller), calls per iteration."""
-    return [[_label(key), round(value / iters, 2)] for key, value in counts.most_common(n)]
-
-
-def extra_functions(
-    ours: Counter[tuple[Any, ...]], raw: Counter[tuple[Any, ...]], iters: int, n: int
-) -> list[list[Any]]:
-    """The ``n`` functions called most often beyond raw (same number of iterations)."""
-    extra = Counter(ours)
-    extra.subtract(raw)
-    ranked = sorted(extra.items(), key=lambda item: -abs(item[1]))[:n]
-    return [[_label(key), round(value / iters, 2)] for key, value in ranked if value]
-
-
-def extra_by_caller(ours: _Counter, raw: _Counter, iters: int, n: int) -> list[list[Any]]:
-    """The calls beyond raw, by the camshaft/MMEngine function that made them.
-
-    Per called function the raw loop's count is taken first from the calls made
-    outside the Runner, then from the Runner function that made most of them (the
-    DataLoader's calls from the epoch loop, the model's from ``_run_forward``); what is
-    left is the Runner's own. Approximate only where both call the same function.
-    """
-    raw_counts = raw.by_key()
-    callers: dict[tuple[Any, ...], Counter[CodeType | None]] = {}
-    for (key, caller), value in ours.counts.items():
-        callers.setdefault(key, Counter())[caller] += value
-    responsible: Counter[str] = Counter()
-    for key, by_caller in callers.items():
-        left = raw_counts.get(key, 0)
-        for caller in [None, *(c for c, _ in by_caller.most_common() if c is not None)]:
-            take = min(left, by_caller[caller])
-            by_caller[caller] -= take
-            left -= take
-        for caller, value in by_caller.items():
-            if value:
-                responsible["(outside the Runner)" if caller is None else _name(caller)] += value
-    return [[name, round(value / iters, 2)] for name, value in responsible.most_common(n)]
-
-
-def by_origin(counts: Counter[tuple[Any, ...]], iters: int) -> dict[str, float]:
-    """Per-iteration calls by the package of the called (Python) or calling (C) function."""
-    grouped: Counter[str] = Counter()
-    for key, value in counts.items():
-        code = key[1] if key[0] == "py" else key[2]
-        grouped[f"{_origin(code)} ({'py' if key[0] == 'py' else 'C'})"] += value
-    return {name: round(value / iters, 2) for name, value in grouped.most_common()}
 
 
 def import_times(module: str, repeats: int) -> dict[str, dict[str, float]]:
@@ -673,100 +492,6 @@ def count_all(case: Case, kinds: list[str], top: int) -> dict[str, Any]:
             ours["whole"], raw["whole"], case.iters, top
         )
     return calls
-
-
-def compute_ratios(results: dict[str, Any], kinds: list[str]) -> dict[str, float]:
-    ratios: dict[str, float] = {}
-    for name in MODELS:
-        entry = results[name]
-        for kind in kinds[1:]:
-            for metric, suffix in zip(TIME_METRICS, ("", "_steady", "_typical"), strict=True):
-                ratios[f"{kind}_vs_raw{suffix}_{name}"] = ratio(
-                    entry[metric][kind], entry[metric]["raw"]
-                )
-    if "mmengine" in kinds:
-        tiny = results["mlp32"]
-        for overhead, suffix in zip(OVERHEADS.values(), ("", "_steady", "_typical"), strict=True):
-            ratios[f"camshaft_vs_mmengine{suffix}_overhead_mlp32"] = ratio(
-                tiny[overhead]["camshaft"], tiny[overhead]["mmengine"]
-            )
-    return ratios
-
-
-def check_targets(
-    results: dict[str, Any], ratios: dict[str, float], kinds: list[str]
-) -> dict[str, dict[str, Any]]:
-    """Each target beside the figures it is about (camshaft's decides ``met``)."""
-    calls = results["calls"]
-    has_mm = "mmengine" in kinds
-    construction, imports = results["construction_s"], results["import_s"]
-    figures: dict[str, dict[str, Any]] = {
-        "extra_calls_per_iter": {
-            "camshaft": calls["extra_per_iter"]["camshaft"],
-            "mmengine": calls["extra_per_iter"].get("mmengine"),
-        },
-        "extra_calls_amortised": {
-            "camshaft": calls["extra_amortised"]["camshaft"],
-            "mmengine": calls["extra_amortised"].get("mmengine"),
-        },
-        "time_ratio_mlp784": {
-            "camshaft": ratios["camshaft_vs_raw_mlp784"],
-            "camshaft_steady": ratios["camshaft_vs_raw_steady_mlp784"],
-            "camshaft_typical": ratios["camshaft_vs_raw_typical_mlp784"],
-            "mmengine": ratios.get("mmengine_vs_raw_mlp784"),
-        },
-        "overhead_vs_mmengine_mlp32": {
-            "camshaft": ratios.get("camshaft_vs_mmengine_overhead_mlp32"),
-            "camshaft_steady": ratios.get("camshaft_vs_mmengine_steady_overhead_mlp32"),
-            "camshaft_typical": ratios.get("camshaft_vs_mmengine_typical_overhead_mlp32"),
-        },
-        "construction_s": {
-            "camshaft": construction["camshaft"]["median"],
-            "mmengine": construction["mmengine"]["median"] if has_mm else None,
-        },
-        "import_s_beyond_torch": {
-            "camshaft": imports["camshaft.runner"]["beyond_torch"]["median"],
-            "mmengine": (imports["mmengine.runner"]["beyond_torch"]["median"] if has_mm else None),
-        },
-    }
-    targets = {}
-    for name, limit in TARGETS.items():
-        value = figures[name]["camshaft"]
-        met = None if value is None else value <= limit
-        targets[name] = {"target": limit, **figures[name], "met": met}
-    return targets
-
-
-def print_summary(report: dict[str, Any], kinds: list[str]) -> None:
-    """A readable table on stderr (stdout carries only the JSON line)."""
-    results, lines = report["results"], []
-    lines.append(f"{'medians, ms/iter':34}" + "".join(f"{kind:>11}" for kind in kinds))
-    for name in MODELS:
-        for metric in TIME_METRICS:
-            row = results[name][metric]
-            lines.append(
-                f"{name + ' ' + metric:34}" + "".join(f"{row[k]['median']:11.4f}" for k in kinds)
-            )
-    calls = results["calls"]
-    for key, label in (
-        ("per_iter", "calls per iter"),
-        ("amortised", "calls amortised"),
-        ("aten_ops_per_iter", "aten ops per iter"),
-    ):
-        if key in calls:
-            lines.append(
-                f"{label + ' (' + calls['model'] + ')':34}"
-                + "".join(f"{calls[key][k]:11.1f}" for k in kinds)
-            )
-    lines.append(f"{'target':34}{'camshaft':>11}{'mmengine':>11}{'target':>11}  met")
-    for name, target in report["targets"].items():
-        mm = target.get("mmengine")
-        ours = target["camshaft"]
-        lines.append(
-            f"{name:34}{'-' if ours is None else f'{ours:.4g}':>11}"
-            f"{'-' if mm is None else f'{mm:.4g}':>11}{target['target']:>11}  {target['met']}"
-        )
-    print("\n".join(lines), file=sys.stderr, flush=True)
 
 
 def main() -> None:

@@ -1,0 +1,122 @@
+"""Ratios, targets and the printed summary of bench/runner_overhead.py.
+
+The targets are issue 8's: extra calls per iteration, time against the raw loop, the
+tiny model's overhead against MMEngine's, construction and import time.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from _common import ratio
+
+MODELS = {"mlp784": (784, 256, 10), "mlp32": (32, 32, 2)}
+TIME_METRICS = ("per_iter_ms", "steady_per_iter_ms", "typical_iter_ms")
+OVERHEADS = {  # time metric -> its overhead (contender - raw, paired by round)
+    "per_iter_ms": "overhead_ms_per_iter",
+    "steady_per_iter_ms": "steady_overhead_ms_per_iter",
+    "typical_iter_ms": "typical_overhead_ms_per_iter",
+}
+TARGETS = {
+    "extra_calls_per_iter": 60,
+    "extra_calls_amortised": 120,
+    "time_ratio_mlp784": 1.03,
+    "overhead_vs_mmengine_mlp32": 0.2,
+    "construction_s": 0.2,
+    "import_s_beyond_torch": 0.3,
+}
+
+
+def compute_ratios(results: dict[str, Any], kinds: list[str]) -> dict[str, float]:
+    ratios: dict[str, float] = {}
+    for name in MODELS:
+        entry = results[name]
+        for kind in kinds[1:]:
+            for metric, suffix in zip(TIME_METRICS, ("", "_steady", "_typical"), strict=True):
+                ratios[f"{kind}_vs_raw{suffix}_{name}"] = ratio(
+                    entry[metric][kind], entry[metric]["raw"]
+                )
+    if "mmengine" in kinds:
+        tiny = results["mlp32"]
+        for overhead, suffix in zip(OVERHEADS.values(), ("", "_steady", "_typical"), strict=True):
+            ratios[f"camshaft_vs_mmengine{suffix}_overhead_mlp32"] = ratio(
+                tiny[overhead]["camshaft"], tiny[overhead]["mmengine"]
+            )
+    return ratios
+
+
+def check_targets(
+    results: dict[str, Any], ratios: dict[str, float], kinds: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Each target beside the figures it is about (camshaft's decides ``met``)."""
+    calls = results["calls"]
+    has_mm = "mmengine" in kinds
+    construction, imports = results["construction_s"], results["import_s"]
+    figures: dict[str, dict[str, Any]] = {
+        "extra_calls_per_iter": {
+            "camshaft": calls["extra_per_iter"]["camshaft"],
+            "mmengine": calls["extra_per_iter"].get("mmengine"),
+        },
+        "extra_calls_amortised": {
+            "camshaft": calls["extra_amortised"]["camshaft"],
+            "mmengine": calls["extra_amortised"].get("mmengine"),
+        },
+        "time_ratio_mlp784": {
+            "camshaft": ratios["camshaft_vs_raw_mlp784"],
+            "camshaft_steady": ratios["camshaft_vs_raw_steady_mlp784"],
+            "camshaft_typical": ratios["camshaft_vs_raw_typical_mlp784"],
+            "mmengine": ratios.get("mmengine_vs_raw_mlp784"),
+        },
+        "overhead_vs_mmengine_mlp32": {
+            "camshaft": ratios.get("camshaft_vs_mmengine_overhead_mlp32"),
+            "camshaft_steady": ratios.get("camshaft_vs_mmengine_steady_overhead_mlp32"),
+            "camshaft_typical": ratios.get("camshaft_vs_mmengine_typical_overhead_mlp32"),
+        },
+        "construction_s": {
+            "camshaft": construction["camshaft"]["median"],
+            "mmengine": construction["mmengine"]["median"] if has_mm else None,
+        },
+        "import_s_beyond_torch": {
+            "camshaft": imports["camshaft.runner"]["beyond_torch"]["median"],
+            "mmengine": (imports["mmengine.runner"]["beyond_torch"]["median"] if has_mm else None),
+        },
+    }
+    targets = {}
+    for name, limit in TARGETS.items():
+        value = figures[name]["camshaft"]
+        met = None if value is None else value <= limit
+        targets[name] = {"target": limit, **figures[name], "met": met}
+    return targets
+
+
+def print_summary(report: dict[str, Any], kinds: list[str]) -> None:
+    """A readable table on stderr (stdout carries only the JSON line)."""
+    results, lines = report["results"], []
+    lines.append(f"{'medians, ms/iter':34}" + "".join(f"{kind:>11}" for kind in kinds))
+    for name in MODELS:
+        for metric in TIME_METRICS:
+            row = results[name][metric]
+            lines.append(
+                f"{name + ' ' + metric:34}" + "".join(f"{row[k]['median']:11.4f}" for k in kinds)
+            )
+    calls = results["calls"]
+    for key, label in (
+        ("per_iter", "calls per iter"),
+        ("amortised", "calls amortised"),
+        ("aten_ops_per_iter", "aten ops per iter"),
+    ):
+        if key in calls:
+            lines.append(
+                f"{label + ' (' + calls['model'] + ')':34}"
+                + "".join(f"{calls[key][k]:11.1f}" for k in kinds)
+            )
+    lines.append(f"{'target':34}{'camshaft':>11}{'mmengine':>11}{'target':>11}  met")
+    for name, target in report["targets"].items():
+        mm = target.get("mmengine")
+        ours = target["camshaft"]
+        lines.append(
+            f"{name:34}{'-' if ours is None else f'{ours:.4g}':>11}"
+            f"{'-' if mm is None else f'{mm:.4g}':>11}{target['target']:>11}  {target['met']}"
+        )
+    print("\n".join(lines), file=sys.stderr, flush=True)
