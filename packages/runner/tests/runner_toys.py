@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import signal
 import sys
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -59,7 +61,10 @@ class ToyDataset(torch.utils.data.Dataset):
 
     metainfo: ClassVar[dict[str, Any]] = {"classes": ("a", "b", "c")}
 
-    def __init__(self, n: int = 40, in_features: int = 8, seed: int = 0) -> None:
+    def __init__(
+        self, n: int = 40, in_features: int = 8, seed: int = 0, augment: bool = False
+    ) -> None:
+        self.augment = augment
         g = torch.Generator().manual_seed(seed)
         self.x = torch.randn(n, in_features, generator=g)
         self.y = (self.x[:, :3].argmax(1)).long()
@@ -68,7 +73,11 @@ class ToyDataset(torch.utils.data.Dataset):
         return len(self.y)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.x[index], self.y[index]
+        x = self.x[index]
+        if self.augment:  # random per-sample transforms, drawn wherever the sample is read
+            jitter = random.random() * 0.05 + float(np.random.rand()) * 0.05
+            x = x + 0.1 * torch.randn(x.shape) + jitter
+        return x, self.y[index]
 
 
 class KillAfter(Hook):
@@ -86,10 +95,12 @@ class KillAfter(Hook):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def toy_runner_kwargs(work_dir: str, *, workers: int = 0, by_iter: bool = False) -> dict[str, Any]:
+def toy_runner_kwargs(
+    work_dir: str, *, workers: int = 0, by_iter: bool = False, augment: bool = False
+) -> dict[str, Any]:
     """Runner arguments for the resumable toy run (MixUp, shuffle, dropout)."""
     loader = dict(
-        dataset=ToyDataset(),
+        dataset=ToyDataset(augment=augment),
         batch_size=6,
         num_workers=workers,
         sampler=dict(type="DefaultSampler", shuffle=True),
@@ -135,9 +146,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--by-iter", action="store_true")
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--augment", action="store_true", help="random transforms in the dataset")
     args = parser.parse_args(argv)
     torch.manual_seed(0)  # the model is built before the Runner seeds anything
-    kwargs = toy_runner_kwargs(args.work_dir, workers=args.workers, by_iter=args.by_iter)
+    kwargs = toy_runner_kwargs(
+        args.work_dir, workers=args.workers, by_iter=args.by_iter, augment=args.augment
+    )
     if args.kill_at is not None:
         kwargs["custom_hooks"] = [KillAfter(args.kill_at)]
     runner = Runner(resume=args.resume, **kwargs)

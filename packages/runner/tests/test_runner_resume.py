@@ -59,6 +59,8 @@ def _reference(
         (7, ()),  # after the last batch of epoch 1, before the epoch's end hooks
         (10, ()),  # mid-epoch 2
         (4, ("--workers", "2")),  # worker processes prefetching ahead of the kill
+        (9, ("--workers", "2", "--augment")),  # random transforms inside the workers
+        (3, ("--augment",)),  # random transforms in the main process
         (5, ("--by-iter",)),  # iteration-based loop
     ],
 )

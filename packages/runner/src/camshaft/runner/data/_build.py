@@ -10,7 +10,9 @@ What it promises:
   ``collate_fn`` a callable or ``dict(type='pseudo_collate' | 'default_collate')``
   (``pseudo_collate`` when absent, as in MMEngine). Every other key goes to
   ``DataLoader`` as it is.
-* With a seed, every worker of every rank is seeded by :func:`worker_init_fn`.
+* With a seed, every worker of every rank is seeded by :func:`worker_init_fn`; with
+  worker processes and a resumable sampler, every *sample* is also seeded
+  (:mod:`._sample_seed`), so random transforms in ``__getitem__`` resume exactly.
 * Each mistake is reported with the key, the value and what was expected: an
   unknown dataset or sampler type lists the closest registered names.
 """
@@ -27,6 +29,7 @@ from camshaft.dist import get_dist_info
 from camshaft.preprocess import default_collate, pseudo_collate
 from camshaft.registry import ConfigError
 from camshaft.runner._registry import DATA_SAMPLERS, DATASETS
+from camshaft.runner.data._sample_seed import SampleSeededDataset, SampleSeedSampler
 from camshaft.runner.data._worker_seed import worker_init_fn
 
 __all__ = ["build_dataloader"]
@@ -101,6 +104,9 @@ def build_dataloader(
         kwargs["worker_init_fn"] = functools.partial(
             worker_init_fn, num_workers=num_workers, rank=rank, seed=seed
         )
+    if num_workers > 0 and seed is not None and hasattr(sampler, "advance"):
+        # Randomness inside workers is seeded per sample, so resuming stays exact.
+        dataset, sampler = SampleSeededDataset(dataset), SampleSeedSampler(sampler)
     return DataLoader(
         dataset,
         batch_size=batch_size,
