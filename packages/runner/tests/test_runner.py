@@ -99,6 +99,23 @@ def test_iteration_training_validates_every_interval(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.glob("iter_*.pth")) == ["iter_10.pth", "iter_5.pth"]
 
 
+def test_epoch_checkpoint_is_written_after_that_epochs_validation(tmp_path: Path) -> None:
+    from camshaft.runner import EarlyStoppingHook
+
+    # min_delta so large that only the first validation counts as an improvement
+    stopper = EarlyStoppingHook(monitor="accuracy", patience=5, min_delta=1000.0)
+    runner = Runner(**_kwargs(tmp_path, custom_hooks=[stopper]))
+    runner.train()
+    checkpoint = torch.load(tmp_path / "epoch_2.pth", weights_only=True)
+    # The hook state and the hub include epoch 2's validation, so a resume keeps counting.
+    saved = checkpoint["hook_state"]["EarlyStoppingHook"]
+    assert saved == {"best_score": stopper.best_score, "wait_count": 1}
+    assert stopper.wait_count == 1
+    first = torch.load(tmp_path / "epoch_1.pth", weights_only=True)
+    assert first["hook_state"]["EarlyStoppingHook"]["wait_count"] == 0
+    assert checkpoint["meta"]["epoch"] == 2
+
+
 def test_val_and_test_alone_load_weights(tmp_path: Path) -> None:
     trained = Runner(**_kwargs(tmp_path / "a"))
     trained.train()

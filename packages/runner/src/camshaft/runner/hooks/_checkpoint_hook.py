@@ -141,6 +141,7 @@ class CheckpointHook(Hook):
         self.key_indicators = _check_save_best(save_best)
         self.rules = self._init_rules(rule, self.key_indicators)
         self._max_iters: int | None = None  # read in before_train
+        self._deferred: tuple[int, dict[str, int], str] | None = None  # saved in after_val
         self._checkpoint_dir: str | None = None  # out_dir resolved in before_train
 
     # --- training --------------------------------------------------------------------
@@ -173,8 +174,7 @@ class CheckpointHook(Hook):
             self.save_last and self.is_last_train_epoch(runner)
         ):
             step = runner.epoch + 1
-            runner.logger.info(f"Saving checkpoint at {step} epochs")
-            self._save_periodic(runner, step, {"epoch": step, "iter": runner.iter})
+            self._save_or_defer(runner, step, {"epoch": step, "iter": runner.iter}, "epochs")
 
     def after_train_iter(
         self, runner: Any, batch_idx: int, data_batch: _DataBatch = None, outputs: Any = None
@@ -190,8 +190,27 @@ class CheckpointHook(Hook):
                 max_iters = self._max_iters = runner.max_iters
             if not (self.save_last and step == max_iters):
                 return
-        runner.logger.info(f"Saving checkpoint at {step} iterations")
-        self._save_periodic(runner, step, {"epoch": runner.epoch, "iter": step})
+        self._save_or_defer(runner, step, {"epoch": runner.epoch, "iter": step}, "iterations")
+
+    def after_val(self, runner: Any) -> None:
+        """Write the periodic checkpoint that waited for this validation, if any."""
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None:
+            self._save_now(runner, *deferred)
+
+    def _save_or_defer(self, runner: Any, step: int, meta: dict[str, int], unit: str) -> None:
+        # When a validation follows, save after it: the checkpoint then holds the hook
+        # states (best score, early-stopping counters) that this validation updates.
+        validates_after = getattr(runner.train_loop, "validates_after", None)
+        count = meta["epoch"] if self.by_epoch else meta["iter"]
+        if validates_after is not None and validates_after(count):
+            self._deferred = (step, meta, unit)
+            return
+        self._save_now(runner, step, meta, unit)
+
+    def _save_now(self, runner: Any, step: int, meta: dict[str, int], unit: str) -> None:
+        runner.logger.info(f"Saving checkpoint at {step} {unit}")
+        self._save_periodic(runner, step, meta)
 
     def after_val_epoch(self, runner: Any, metrics: dict[str, float] | None = None) -> None:
         """With ``save_best``, save a best checkpoint for each key whose metric improved.

@@ -256,7 +256,7 @@ class MessageHub:
     def state_dict(self) -> dict[str, Any]:
         """The resumable keys as plain types, for a checkpoint.
 
-        Scalars become ``HistoryBuffer.state_dict()`` dicts (lists of floats). Runtime
+        Scalars become ``HistoryBuffer.state_dict()`` dicts (float64 tensors). Runtime
         info keeps None, bool, int, float, str, tensors (detached, on the CPU) and
         lists, tuples and dicts of them; numpy values become lists or numbers; any other
         value is left out with a warning naming the key (record it with

@@ -67,9 +67,11 @@ class _EvalLoop(BaseLoop):
                     outputs=outputs,
                 )
         metrics = self.evaluator.evaluate(_dataset_size(self.dataloader))
+        # Restored before the closing stages, so a checkpoint saved there (CheckpointHook
+        # saves after the validation that follows an epoch) holds the training RNGs.
+        set_rng_state(rng)
         runner.call_hook(f"after_{mode}_epoch", metrics=metrics)
         runner.call_hook(f"after_{mode}")
-        set_rng_state(rng)
         return dict(metrics)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:

@@ -167,7 +167,7 @@ class EpochBasedTrainLoop(_TrainLoop):
         runner.call_hook("before_train")
         while self._epoch < self._max_epochs and not self.stop_training:
             self.run_epoch()
-            if runner.val_loop is not None and self._should_validate():
+            if self._should_validate():
                 runner.val_loop.run()
         runner.call_hook("after_train")
         return runner.model
@@ -204,11 +204,20 @@ class EpochBasedTrainLoop(_TrainLoop):
         if self._sampler is not None and state.get("batch_in_epoch", 0) == 0:
             self._sampler.set_epoch(self._epoch)
 
-    def _should_validate(self) -> bool:
-        epoch = self._epoch
-        return epoch >= self.val_begin and (
-            epoch % self.val_interval == 0 or epoch == self._max_epochs
+    def validates_after(self, epochs: int) -> bool:
+        """Whether validation runs once ``epochs`` epochs are finished.
+
+        Args:
+            epochs: A count of finished epochs.
+        """
+        if self._runner.val_loop is None:
+            return False
+        return epochs >= self.val_begin and (
+            epochs % self.val_interval == 0 or epochs == self._max_epochs
         )
+
+    def _should_validate(self) -> bool:
+        return self.validates_after(self._epoch)
 
 
 @LOOPS.register_module()
@@ -259,7 +268,7 @@ class IterBasedTrainLoop(_TrainLoop):
         while self._iter < self._max_iters and not self.stop_training:
             data_batch = next(batches)
             self.run_iter(self._iter, data_batch)
-            if runner.val_loop is not None and self._should_validate():
+            if self._should_validate():
                 runner.val_loop.run()
                 runner.model.train()
         runner.call_hook("after_train_epoch")
@@ -274,6 +283,17 @@ class IterBasedTrainLoop(_TrainLoop):
             self._epoch += 1  # a pass over a finite sampler ended
             self._batch_in_epoch = 0
 
+    def validates_after(self, iters: int) -> bool:
+        """Whether validation runs once ``iters`` iterations are finished.
+
+        Args:
+            iters: A count of finished iterations.
+        """
+        if self._runner.val_loop is None:
+            return False
+        return iters >= self.val_begin and (
+            iters % self.val_interval == 0 or iters == self._max_iters
+        )
+
     def _should_validate(self) -> bool:
-        it = self._iter
-        return it >= self.val_begin and (it % self.val_interval == 0 or it == self._max_iters)
+        return self.validates_after(self._iter)
