@@ -193,3 +193,10 @@ def _memory_gib() -> float | None:
 def emit(result: Mapping[str, Any]) -> None:
     """Print ``result`` as the benchmark's one JSON line."""
     print(json.dumps(result, sort_keys=True, default=str), flush=True)
+
+
+def upper_bound_targets(
+    ratios: Mapping[str, float], bounds: Mapping[str, float]
+) -> dict[str, dict[str, Any]]:
+    """``{name: {'max': bound, 'met': ratio <= bound}}`` for each bounded ratio."""
+    return {name: {"max": bound, "met": ratios[name] <= bound} for name, bound in bounds.items()}
