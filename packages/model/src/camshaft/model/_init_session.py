@@ -12,6 +12,9 @@ happen once per initialisation, in this order:
    body (its ``init_cfg`` and its children's ``init_weights``), and check that no
    parameter was added, removed or replaced by a new object (optimizers and the
    report hold parameters by identity, so ``init_weights`` must write in place);
+   while the body runs, a :class:`~._prefault.PageWarmer` maps the pages of freshly
+   materialised CPU parameters on another core, so the initializers do not stall on
+   page faults;
 4. put the parked checkpoint tensors back, give materialised parameters that nothing
    initialised their module's ``reset_parameters()``, and warn, by name, about what
    still holds no set value;
@@ -41,6 +44,7 @@ from camshaft.model._init_report import (
     source_of,
     unchanged,
 )
+from camshaft.model._prefault import PageWarmer
 
 __all__ = ["InitSession", "current_session", "run_outermost"]
 
@@ -123,7 +127,9 @@ def _run(
             fresh, session.pending_buffers = mat.materialize(module, device, parked)
             hooks = mat.watch_buffer_loads(session.pending_buffers)
         before = dict(module.named_parameters(remove_duplicate=False))
-        body(bool(loaded))
+        fresh_params = {id(p): p for p in before.values() if id(p) in fresh}
+        with PageWarmer(list(fresh_params.values()), device or torch.device("cpu")):
+            body(bool(loaded))
         _check_same_parameters(owner, before, dict(module.named_parameters(remove_duplicate=False)))
     finally:
         for hook in hooks:
