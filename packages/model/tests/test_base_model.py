@@ -231,6 +231,14 @@ def test_a_key_named_loss_is_part_of_the_total() -> None:
     assert log_vars["loss"].item() == 3.0
 
 
+def test_the_total_comes_first_even_after_other_keys() -> None:
+    loss, log_vars = Regressor().parse_losses(
+        {"acc": torch.tensor(0.5), "loss": torch.tensor(1.0), "loss_aux": torch.tensor([2.0, 4.0])}
+    )
+    assert list(log_vars) == ["loss", "acc", "loss_aux"]
+    assert log_vars["loss"].item() == loss.item() == 4.0
+
+
 # --- devices ---------------------------------------------------------------------------
 
 

@@ -147,6 +147,14 @@ def test_frozen_dataclass() -> None:
     assert out[0].tag == "y"
 
 
+def test_tensors_already_on_the_device_come_back_as_they_are() -> None:
+    inputs, targets = torch.ones(2, 3), torch.zeros(2)
+    out = BaseDataPreprocessor()([inputs, targets])
+    assert type(out) is list
+    assert out[0] is inputs
+    assert out[1] is targets
+
+
 def test_objects_with_to_are_moved_without_non_blocking_by_default() -> None:
     sample = RecordingSample()
     preprocessor = BaseDataPreprocessor()

@@ -12,7 +12,7 @@ real DataLoaders over a ``DefaultSampler``. Only the visualizer is a recorder, a
 evaluation loops do, through a real :class:`HookDispatcher`, so a hook's failure
 surfaces as a ``HookError`` whose ``__cause__`` is the original exception.
 
-The test files load this module by path (see ``load_fake_runner`` in each), since
+The tests import this module as ``_fake_runner`` (conftest.py registers it), since
 pytest runs with ``--import-mode=importlib``.
 """
 
@@ -229,6 +229,7 @@ class FakeRunner:
         meta: Mapping[str, Any] | None = None,
         by_epoch: bool = True,
         update_pointer: bool = True,
+        asynchronous: bool = False,  # this double always writes inline
     ) -> Path:
         path = Path(out_dir) / filename
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,10 +3,34 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import torch
+
+
+def _register_helper_module(name: str) -> None:
+    """Make ``import <name>`` work for a helper module beside this file.
+
+    pytest's importlib mode puts no test directory on sys.path. The helpers are modules
+    of their own: ``runner_toys`` also runs as a script (the resume tests), and
+    ``_fake_runner`` is shared by the default-hook tests.
+    """
+    if name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+
+
+_register_helper_module("runner_toys")
+_register_helper_module("_fake_runner")
 
 # --- parameter schedulers ----------------------------------------------------------
 

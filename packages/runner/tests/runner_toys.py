@@ -92,6 +92,7 @@ class KillAfter(Hook):
         self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
     ) -> None:
         if runner.iter + 1 == self.at:
+            runner.wait_for_checkpoint_writes()  # the kill comes after the file is durable
             os.kill(os.getpid(), signal.SIGKILL)
 
 

@@ -6,36 +6,17 @@ The fake runner's ``save_checkpoint`` writes a tiny ``torch.save`` file and the
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import _fake_runner as fake  # registered by conftest.py
 import pytest
 import torch
 
 from camshaft.runner.checkpoint import read_last_checkpoint
 from camshaft.runner.hooks import HookError
 from camshaft.runner.hooks._checkpoint_hook import CheckpointHook
-
-
-def load_fake_runner() -> ModuleType:
-    name = "_camshaft_runner_fake_runner"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("_fake_runner.py")
-        )
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-fake = load_fake_runner()
 
 
 def _run(tmp_path: Path, hook: CheckpointHook, metrics: Any = None, **kwargs: Any) -> Any:

@@ -1,18 +1,18 @@
 """LoggerHook (log lines, visualizer steps, progress bar) and ParamSchedulerHook.
 
-Hooks run against ``_fake_runner.FakeRunner``, loaded by path; the progress-bar
+Hooks run against ``_fake_runner.FakeRunner`` (registered by conftest.py); the progress-bar
 module is replaced in ``sys.modules`` by a recording fake.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any, ClassVar
 
+import _fake_runner as fake  # registered by conftest.py
 import pytest
 
 from camshaft.runner.hooks import HookError
@@ -20,23 +20,6 @@ from camshaft.runner.hooks._logger_hook import PROGRESS_MODULE, LoggerHook
 from camshaft.runner.hooks._param_scheduler_hook import ParamSchedulerHook
 from camshaft.runner.hooks._runtime_info_hook import RuntimeInfoHook
 from camshaft.runner.optim import ConstantLR
-
-
-def load_fake_runner() -> ModuleType:
-    name = "_camshaft_runner_fake_runner"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("_fake_runner.py")
-        )
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-fake = load_fake_runner()
 
 
 def _runner(tmp_path: Path, *hooks: Any, **kwargs: Any) -> Any:

@@ -6,13 +6,12 @@ schedulers, dataloaders), loaded by path.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from importlib import metadata
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import _fake_runner as fake  # registered by conftest.py
 import numpy as np
 import pytest
 import torch
@@ -28,23 +27,7 @@ from camshaft.runner.hooks._logger_hook import LoggerHook
 from camshaft.runner.hooks._param_scheduler_hook import ParamSchedulerHook
 from camshaft.runner.hooks._runtime_info_hook import RuntimeInfoHook
 from camshaft.runner.hooks._sampler_seed_hook import DistSamplerSeedHook
-
-
-def load_fake_runner() -> ModuleType:
-    name = "_camshaft_runner_fake_runner"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).with_name("_fake_runner.py")
-        )
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-fake = load_fake_runner()
+from camshaft.runner.optim import build_param_schedulers
 
 
 class FakeClock:
@@ -360,14 +343,7 @@ def test_an_iteration_costs_few_calls_in_the_default_hooks(tmp_path: Path) -> No
         tmp_path, schedulers=[dict(type="LinearLR", start_factor=0.5, by_epoch=False, end=3)]
     )
     dispatcher = HookDispatcher()
-    for hook in (
-        RuntimeInfoHook(),
-        IterTimerHook(),
-        DistSamplerSeedHook(),
-        ParamSchedulerHook(),
-        LoggerHook(interval=1000, progress_bar=False),
-        CheckpointHook(),
-    ):
+    for hook in _default_hooks():
         dispatcher.register(hook)
     dispatcher.call("before_train", runner)
     dispatcher.call("before_train_epoch", runner)
@@ -407,3 +383,122 @@ def test_an_iteration_costs_few_calls_in_the_default_hooks(tmp_path: Path) -> No
     # lr, iter, data_time, time, eta, 2 outputs, get_lr + items x2, 2 clocks, 1 scheduler
     assert direct.count("MessageHub.update_scalar") == 5, direct  # lr, 2 times, 2 outputs
     assert len(direct) <= 14, direct
+
+
+def _default_hooks() -> list[Any]:
+    return [
+        RuntimeInfoHook(),
+        IterTimerHook(),
+        DistSamplerSeedHook(),
+        ParamSchedulerHook(),
+        LoggerHook(interval=1000, progress_bar=False),
+        CheckpointHook(),
+    ]
+
+
+def test_a_steady_iteration_costs_few_calls_in_all(tmp_path: Path) -> None:
+    """Every call of an iteration of the default hooks, the message hub's included."""
+    runner = fake.FakeRunner(tmp_path)  # no scheduler: ParamSchedulerHook is left out
+    dispatcher = HookDispatcher()
+    for hook in _default_hooks():
+        dispatcher.register(hook)
+    dispatcher.call("before_train", runner)
+    dispatcher.call("before_train_epoch", runner)
+    outputs = {"loss": torch.tensor(0.5)}
+
+    def iteration(batch_idx: int) -> None:
+        dispatcher.call("before_train_iter", runner, batch_idx=batch_idx, data_batch=None)
+        dispatcher.call(
+            "after_train_iter", runner, batch_idx=batch_idx, data_batch=None, outputs=outputs
+        )
+
+    iteration(0)  # the first one creates the hub's keys and records the learning rate
+    calls: list[str] = []
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call":
+            calls.append(frame.f_code.co_qualname)
+        elif event == "c_call":
+            calls.append(getattr(arg, "__qualname__", repr(arg)))
+
+    sys.setprofile(profile)
+    try:
+        iteration(1)
+    finally:
+        sys.setprofile(None)
+    calls = [name for name in calls if "iteration" not in name and name != "setprofile"]
+    stages = [name for name in calls if name.endswith(("_train_iter", ".call"))]
+    assert "ParamSchedulerHook.after_train_iter" not in stages, stages
+    assert len(stages) == 2 + 5, stages  # 2 dispatches; RuntimeInfo, IterTimer x2, Logger
+    # Each scalar update is update_scalar -> _push -> list.append (+ _prepare_tensor for
+    # a tensor); the unchanged learning rate costs get_lr and its list, nothing more.
+    assert calls.count("list.append") == 3, calls  # data_time, loss, time
+    assert calls.count("dict.get") == 0, calls
+    assert len(calls) <= 24, calls
+
+
+def _schedulers(runner: Any, cfg: list[dict[str, Any]]) -> Any:
+    """Schedulers for ``runner``'s optimizer (4 batches per epoch, 3 epochs)."""
+    return build_param_schedulers(
+        runner.optim_wrapper, cfg, epoch_length=4, max_epochs=3, max_iters=12
+    )
+
+
+def test_param_scheduler_hook_is_not_called_per_iteration_without_iteration_schedulers(
+    tmp_path: Path,
+) -> None:
+    runner = fake.FakeRunner(tmp_path, schedulers=[dict(type="StepLR", step_size=1, by_epoch=True)])
+    dispatcher = HookDispatcher()
+    hook = ParamSchedulerHook()
+    dispatcher.register(hook)
+    assert "after_train_iter" in dispatcher.stage_table()  # not known before the run
+    dispatcher.call("before_train", runner)
+    assert "after_train_iter" not in dispatcher.stage_table()
+    assert "after_train_epoch" in dispatcher.stage_table()
+    lr = runner.optim_wrapper.param_groups[0]["lr"]
+    dispatcher.call("after_train_iter", runner, batch_idx=0)
+    assert runner.optim_wrapper.param_groups[0]["lr"] == lr
+    dispatcher.call("after_train_epoch", runner)
+    assert runner.optim_wrapper.param_groups[0]["lr"] == pytest.approx(lr * 0.1)
+    # A second run with an iteration-based scheduler: the next before_train asks again.
+    runner.param_schedulers = _schedulers(runner, [dict(type="LinearLR", by_epoch=False)])
+    dispatcher.call("before_train", runner)
+    assert "after_train_iter" in dispatcher.stage_table()
+    lr = runner.optim_wrapper.param_groups[0]["lr"]
+    dispatcher.call("after_train_iter", runner, batch_idx=0)
+    assert runner.optim_wrapper.param_groups[0]["lr"] != pytest.approx(lr)
+
+
+def test_param_scheduler_hook_is_called_per_iteration_with_an_iteration_scheduler(
+    tmp_path: Path,
+) -> None:
+    runner = fake.FakeRunner(
+        tmp_path, schedulers=[dict(type="LinearLR", start_factor=0.5, by_epoch=False, end=3)]
+    )
+    dispatcher = HookDispatcher()
+    dispatcher.register(ParamSchedulerHook())
+    dispatcher.call("before_train", runner)
+    assert "after_train_iter" in dispatcher.stage_table()
+    lrs = []
+    for batch_idx in range(3):
+        lrs.append(runner.optim_wrapper.param_groups[0]["lr"])
+        dispatcher.call("after_train_iter", runner, batch_idx=batch_idx)
+    assert lrs == pytest.approx([0.05, 0.075, 0.1])  # stepped after every iteration
+
+
+def test_a_param_scheduler_hook_subclass_keeps_its_own_after_train_iter(tmp_path: Path) -> None:
+    seen: list[int] = []
+
+    class Counting(ParamSchedulerHook):
+        def after_train_iter(
+            self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
+        ) -> None:
+            seen.append(batch_idx)
+            super().after_train_iter(runner, batch_idx, data_batch, outputs)
+
+    runner = fake.FakeRunner(tmp_path)  # no scheduler at all
+    dispatcher = HookDispatcher()
+    dispatcher.register(Counting())
+    dispatcher.call("before_train", runner)
+    dispatcher.call("after_train_iter", runner, batch_idx=4)
+    assert seen == [4]

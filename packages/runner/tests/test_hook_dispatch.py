@@ -239,6 +239,43 @@ def test_a_stage_nobody_overrides_does_no_per_hook_work() -> None:
     assert dispatcher._by_stage["after_train_iter"] == ()
 
 
+class Cadenced(Hook):
+    """Acts after every iteration only when ``before_train`` finds ``runner['per_iter']``."""
+
+    def __init__(self) -> None:
+        self.per_iter: bool | None = None  # None: not prepared, so triggered
+        self.calls = 0
+
+    def get_triggered_stages(self) -> list[str]:
+        stages = super().get_triggered_stages()
+        if self.per_iter is False:
+            stages.remove("after_train_iter")
+        return stages
+
+    def before_train(self, runner: Any) -> None:
+        self.per_iter = bool(runner["per_iter"])
+
+    def after_train_iter(
+        self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
+    ) -> None:
+        self.calls += 1
+
+
+def test_triggered_stages_are_asked_again_after_each_before_train() -> None:
+    hook = Cadenced()
+    dispatcher = HookDispatcher()
+    dispatcher.register(hook)
+    dispatcher.call("after_train_iter", None, batch_idx=0)  # before any run: called
+    assert hook.calls == 1
+    dispatcher.call("before_train", {"per_iter": False})
+    dispatcher.call("after_train_iter", None, batch_idx=0)
+    assert hook.calls == 1
+    assert dispatcher._by_stage["after_train_iter"] == ()
+    dispatcher.call("before_train", {"per_iter": True})  # the next run changes its mind
+    dispatcher.call("after_train_iter", None, batch_idx=0)
+    assert hook.calls == 2
+
+
 # --- stage table ------------------------------------------------------------------------
 
 

@@ -180,6 +180,41 @@ def test_floats_and_tensors_keep_their_order_and_dtypes_mix() -> None:
     np.testing.assert_array_equal(buffer.data[0], [1.0, 2.0, 3.0, 4.0, 5.0, 1.0])
 
 
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_counts_other_than_one_keep_their_place_after_many_ones(as_tensor: bool) -> None:
+    buffer = HistoryBuffer()
+    counts = [3 if step in (1500, 2099) else 1 for step in range(2100)]  # past two chunks
+    for step, count in enumerate(counts):
+        buffer.update(torch.tensor(float(step)) if as_tensor else float(step), count)
+    values, saved_counts = buffer.data
+    np.testing.assert_array_equal(values, np.arange(2100.0))
+    np.testing.assert_array_equal(saved_counts, counts)
+    assert buffer.mean() == pytest.approx(sum(range(2100)) / sum(counts))
+    assert buffer.mean(600) == pytest.approx(sum(range(1500, 2100)) / (600 + 4))
+
+
+def test_queued_tensors_of_several_buffers_convert_in_order() -> None:
+    hub = MessageHub("several")
+    for step in range(30):
+        hub.update_scalar("train/loss", torch.tensor(float(step)))
+        hub.update_scalar("train/time", float(step) / 10)
+        if step % 2:
+            hub.update_scalar("train/mixed", torch.tensor(float(step)))
+        else:
+            hub.update_scalar("train/mixed", float(step))
+    np.testing.assert_array_equal(hub.get_scalar("train/loss").data[0], np.arange(30.0))
+    np.testing.assert_allclose(hub.get_scalar("train/time").data[0], np.arange(30.0) / 10)
+    np.testing.assert_array_equal(hub.get_scalar("train/mixed").data[0], np.arange(30.0))
+
+
+@pytest.mark.gpu
+def test_tensors_on_several_devices_in_one_buffer_keep_their_order() -> None:
+    buffer = HistoryBuffer()
+    for step in range(10):
+        buffer.update(torch.tensor(float(step), device="cuda" if step % 3 else "cpu"))
+    np.testing.assert_array_equal(buffer.data[0], np.arange(10.0))
+
+
 def test_a_logged_view_does_not_keep_its_base_alive() -> None:
     big = torch.arange(1_000_000, dtype=torch.float32)
     alive = weakref.ref(big)
@@ -214,6 +249,20 @@ def test_cuda_tensors_are_stored_without_a_device_sync() -> None:
 
 
 # --- the hub ---------------------------------------------------------------------------
+
+
+def test_update_scalars_gives_the_history_of_separate_updates() -> None:
+    batched, separate = MessageHub("batched-updates"), MessageHub("separate-updates")
+    for step in range(40):
+        items = {"train/loss": torch.tensor(float(step)), "train/lr": {"value": 0.1, "count": 2}}
+        batched.update_scalars(items)
+        separate.update_scalar("train/loss", items["train/loss"])
+        separate.update_scalar("train/lr", 0.1, count=2)
+    for key in ("train/loss", "train/lr"):
+        pairs = zip(batched.get_scalar(key).data, separate.get_scalar(key).data, strict=True)
+        for left, right in pairs:
+            np.testing.assert_array_equal(left, right)
+    assert batched.state_dict()["resumed_keys"] == separate.state_dict()["resumed_keys"]
 
 
 def test_update_scalars_accepts_values_and_value_count_dicts() -> None:

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import runner_toys as toys  # registered by conftest.py
 import torch
 from torch.utils.data import DataLoader
 
 from camshaft.registry import ConfigError
 from camshaft.runner import Runner
 from camshaft.runner.hooks import Hook, HookError
-
-_spec = importlib.util.spec_from_file_location(
-    "runner_toys", Path(__file__).with_name("runner_toys.py")
-)
-assert _spec is not None
-assert _spec.loader is not None
-toys = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault("runner_toys", toys)
-_spec.loader.exec_module(toys)
 
 
 def _loader(n: int = 24, batch_size: int = 6, shuffle: bool = True) -> dict[str, Any]:

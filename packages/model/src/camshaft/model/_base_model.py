@@ -210,10 +210,12 @@ class BaseModel(BaseModule, metaclass=ABCMeta):
         if losses.__class__ is not dict and not isinstance(losses, Mapping):
             raise TypeError(f"`losses` must be a dict of loss tensors, got {type(losses).__name__}")
         total: torch.Tensor | None = None
-        reduced: dict[str, torch.Tensor] = {}
+        # 'loss' is entered first to come first; its value is the total, set below.
+        log_vars: dict[str, Any] = {"loss": None}
         for name, value in losses.items():
             scalar = _reduce_loss(name, value)
-            reduced[name] = scalar
+            if name != "loss":
+                log_vars[name] = scalar.detach()
             if "loss" in name:
                 total = scalar if total is None else total + scalar
         if total is None:
@@ -221,10 +223,7 @@ class BaseModel(BaseModule, metaclass=ABCMeta):
                 f"the loss dict must have at least one key containing 'loss' (those "
                 f"are summed and optimised), got keys {list(losses)}"
             )
-        log_vars = {"loss": total.detach()}
-        for name, scalar in reduced.items():
-            if name != "loss":
-                log_vars[name] = scalar.detach()
+        log_vars["loss"] = total.detach()
         # Bypass nn.Module.__setattr__: this runs every iteration.
         self.__dict__["_last_parsed"] = (weakref.ref(total), log_vars)
         return total, log_vars
@@ -255,7 +254,11 @@ class BaseModel(BaseModule, metaclass=ABCMeta):
             TypeError: ``data`` is neither, or ``mode`` is ``'loss'`` and
                 ``forward`` returned something other than a dict.
         """
-        if data.__class__ is dict or isinstance(data, Mapping):
+        cls = data.__class__
+        # Exact types first: isinstance against the Mapping ABC alone costs three calls.
+        if cls is tuple or cls is list:
+            results = self(*data, mode=mode)
+        elif cls is dict or isinstance(data, Mapping):
             results = self(**data, mode=mode)
         elif isinstance(data, (list, tuple)):
             results = self(*data, mode=mode)
@@ -276,9 +279,9 @@ def _reduce_loss(name: object, value: object) -> torch.Tensor:
     """One entry of a loss dict as a scalar tensor (see ``BaseModel.parse_losses``)."""
     if name.__class__ is not str and not isinstance(name, str):
         raise TypeError(f"loss dict keys must be strings, got {type(name).__name__}: {name!r}")
-    if isinstance(value, torch.Tensor):
+    if value.__class__ is torch.Tensor or isinstance(value, torch.Tensor):
         # A 0-d loss is its own mean; .mean() would add a node to every backward pass.
-        return value if value.dim() == 0 else value.mean()
+        return value if value.ndim == 0 else value.mean()
     if isinstance(value, (list, tuple)):
         if not value:
             raise ValueError(f"loss {name!r} is an empty {type(value).__name__}")

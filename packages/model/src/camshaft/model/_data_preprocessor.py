@@ -69,7 +69,9 @@ class BaseDataPreprocessor(nn.Module):
     @property
     def device(self) -> torch.device:
         """The device this module lives on, which batches are moved to."""
-        return self._device_anchor.device
+        # Straight from ``_buffers``: ``self._device_anchor`` would go through
+        # ``nn.Module.__getattr__``, a Python call, on every batch.
+        return self._buffers["_device_anchor"].device  # type: ignore[union-attr]
 
     def cast_data(self, data: Any) -> Any:
         """Move ``data``, and everything nested in it, to :attr:`device`.
@@ -105,7 +107,9 @@ def _cast(data: Any, device: torch.device, non_blocking: bool) -> Any:
     # the Mapping ABC alone costs several calls.
     cls = data.__class__
     if cls is torch.Tensor:
-        return data.to(device, non_blocking=non_blocking)
+        # Already there (a CPU run): ``.to`` would return ``data`` itself, after a call
+        # through the dispatcher.
+        return data if data.device == device else data.to(device, non_blocking=non_blocking)
     if cls is dict:
         return {key: _cast(value, device, non_blocking) for key, value in data.items()}
     if cls is tuple or cls is list:

@@ -11,7 +11,6 @@ attributes hooks read (documented on the class).
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from camshaft.registry import Config, ConfigError
 from camshaft.runner import _runner_build as build
 from camshaft.runner import _runner_checkpoint as ckpt
 from camshaft.runner import _runner_env as env
+from camshaft.runner.checkpoint import CheckpointWriter
 from camshaft.runner.hooks import Hook, HookDispatcher
 
 __all__ = ["Runner"]
@@ -111,6 +111,7 @@ class Runner:
         self.load_from = None if load_from is None else str(load_from)
         self.resume_requested = resume
         self._loaded = False
+        self._checkpoint_writer: CheckpointWriter | None = None
         self.launcher = launcher
 
         self.rank, self.world_size, self._owns_process_group = env.setup_env(launcher, env_cfg)
@@ -160,7 +161,7 @@ class Runner:
     # --- lifetime -----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Release the visualizer backends, the log file and a process group it started.
+        """Finish queued checkpoint writes; release the visualizer, log file, process group.
 
         Safe to call twice; ``with Runner(...) as runner:`` calls it on exit.
 
@@ -168,8 +169,11 @@ class Runner:
             >>> with Runner(model, work_dir) as runner:  # doctest: +SKIP
             ...     runner.train()
         """
-        self.visualizer.close()
-        self.logger.close()
+        try:
+            self.wait_for_checkpoint_writes()
+        finally:
+            self.visualizer.close()
+            self.logger.close()
         if self._owns_process_group:
             import torch.distributed as torch_dist
 
@@ -467,7 +471,12 @@ class Runner:
         self.load_or_resume()
         for wrapper in build.optim_wrappers(self._optim_wrapper):
             wrapper.initialize_count_status(self.model, loop.iter, loop.max_iters)
-        model = loop.run()
+        try:
+            model = loop.run()
+        except BaseException:
+            self._finish_writes_after_failure()
+            raise
+        self.wait_for_checkpoint_writes()
         self.call_hook("after_run")
         return model
 
@@ -492,26 +501,37 @@ class Runner:
 
     # --- checkpoints -------------------------------------------------------------------
 
+    @property
+    def checkpoint_writer(self) -> CheckpointWriter:
+        """Runs checkpoint file writes in order, in the background when asked."""
+        if self._checkpoint_writer is None:
+            self._checkpoint_writer = CheckpointWriter()
+        return self._checkpoint_writer
+
+    def wait_for_checkpoint_writes(self) -> None:
+        """Block until every queued checkpoint write is on disk.
+
+        ``train()`` calls it before ``after_train``, and ``load_checkpoint`` and
+        ``close`` before they start.
+
+        Raises:
+            CheckpointSaveError: a background write failed (the cause chained).
+        """
+        if self._checkpoint_writer is not None:
+            self._checkpoint_writer.wait()
+
+    def _finish_writes_after_failure(self) -> None:
+        """Training raised: still finish the writes, logging (not raising) their errors."""
+        try:
+            self.wait_for_checkpoint_writes()
+        except Exception as exc:
+            self.logger.error("%s", exc)
+
     def load_or_resume(self) -> None:
         """Resume or load weights as ``resume``/``load_from`` say (once)."""
-        if self._loaded:
-            return
-        self._loaded = True
-        from camshaft.runner.checkpoint import find_latest_checkpoint
-
-        if self.resume_requested and self._train_loop is not None:
-            path = self.load_from or find_latest_checkpoint(self.work_dir)
-            if path is None:
-                message = (
-                    f"resume=True but {self.work_dir} has no checkpoint to resume from "
-                    "(no last_checkpoint pointer and no epoch_N/iter_N.pth); starting fresh"
-                )
-                self.logger.warning(message)
-                warnings.warn(message, UserWarning, stacklevel=3)
-                return
-            self.resume(path)
-        elif self.load_from is not None:
-            self.load_checkpoint(self.load_from)
+        if not self._loaded:
+            self._loaded = True
+            ckpt.load_or_resume(self)
 
     def resume(self, filename: str | os.PathLike[str]) -> None:
         """Continue training exactly where the checkpoint ``filename`` left off.
@@ -539,6 +559,7 @@ class Runner:
         """Load the weights of ``filename`` into the model (safe loading); return the checkpoint."""
         from camshaft.init import load_checkpoint
 
+        self.wait_for_checkpoint_writes()
         checkpoint = load_checkpoint(
             self.unwrapped_model,
             filename,
@@ -561,6 +582,7 @@ class Runner:
         meta: Mapping[str, Any] | None = None,
         by_epoch: bool = True,
         update_pointer: bool = True,
+        asynchronous: bool = False,
         file_client_args: Any = None,
         backend_args: Any = None,
     ) -> Path:
@@ -568,6 +590,8 @@ class Runner:
 
         Hooks see the checkpoint dict in ``before_save_checkpoint`` and may add to
         it. ``update_pointer`` moves ``work_dir/last_checkpoint`` to the new file.
+        ``asynchronous=True`` returns once the state is copied; the file is written
+        in the background (see :meth:`wait_for_checkpoint_writes`).
 
         Returns:
             The checkpoint's path.
@@ -582,4 +606,6 @@ class Runner:
         )
         self.call_hook("before_save_checkpoint", checkpoint=checkpoint)
         path = Path(out_dir) / filename
-        return ckpt.write_checkpoint(self, checkpoint, path, update_pointer=update_pointer)
+        return ckpt.write_checkpoint(
+            self, checkpoint, path, update_pointer=update_pointer, asynchronous=asynchronous
+        )

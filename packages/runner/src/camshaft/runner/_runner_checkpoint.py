@@ -16,6 +16,7 @@ counters) and read it back in ``after_load_checkpoint``.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,14 @@ from typing import Any
 from camshaft.runner._runner_env import plain_state_dict
 from camshaft.runner._versions import camshaft_versions
 from camshaft.runner.checkpoint import (
+    find_latest_checkpoint,
     get_rng_state,
-    save_checkpoint,
     set_rng_state,
     write_last_checkpoint,
 )
+from camshaft.runner.checkpoint._save import prepare_checkpoint_write, write_prepared_checkpoint
 
-__all__ = ["collect_checkpoint", "write_checkpoint", "restore_training_state"]
+__all__ = ["collect_checkpoint", "load_or_resume", "restore_training_state", "write_checkpoint"]
 
 
 def collect_checkpoint(
@@ -77,14 +79,52 @@ def collect_checkpoint(
 
 
 def write_checkpoint(
-    runner: Any, checkpoint: dict[str, Any], path: Path, *, update_pointer: bool
+    runner: Any,
+    checkpoint: dict[str, Any],
+    path: Path,
+    *,
+    update_pointer: bool,
+    asynchronous: bool = False,
 ) -> Path:
-    """Write ``checkpoint`` atomically on rank 0, then move the pointer."""
-    if runner.rank == 0:
-        save_checkpoint(checkpoint, path)
+    """Write ``checkpoint`` atomically on rank 0, then move the pointer.
+
+    Bad input (a value that is not plain data, an unwritable directory) raises here.
+    With ``asynchronous=True`` the checkpoint is copied (:func:`snapshot_checkpoint`)
+    and the file writes are queued on ``runner.checkpoint_writer``; they run in order
+    after the writes queued before them.
+    """
+    if runner.rank != 0:
+        return path
+    target, to_write = prepare_checkpoint_write(checkpoint, path, snapshot=asynchronous)
+    work_dir = runner.work_dir
+
+    def write() -> None:
+        write_prepared_checkpoint(to_write, target)
         if update_pointer:
-            write_last_checkpoint(runner.work_dir, path)
+            write_last_checkpoint(work_dir, target)
+
+    runner.checkpoint_writer.submit(write, repr(str(target)), asynchronous=asynchronous)
     return path
+
+
+def load_or_resume(runner: Any) -> None:
+    """Resume from ``load_from`` or the work_dir's newest checkpoint, or load weights.
+
+    A resume with no checkpoint to resume from warns and starts fresh.
+    """
+    if runner.resume_requested and runner._train_loop is not None:
+        path = runner.load_from or find_latest_checkpoint(runner.work_dir)
+        if path is None:
+            message = (
+                f"resume=True but {runner.work_dir} has no checkpoint to resume from "
+                "(no last_checkpoint pointer and no epoch_N/iter_N.pth); starting fresh"
+            )
+            runner.logger.warning(message)
+            warnings.warn(message, UserWarning, stacklevel=4)
+            return
+        runner.resume(path)
+    elif runner.load_from is not None:
+        runner.load_checkpoint(runner.load_from)
 
 
 def restore_training_state(runner: Any, checkpoint: Mapping[str, Any]) -> None:

@@ -8,7 +8,9 @@ Writing only; reading is :func:`camshaft.init.read_checkpoint` (``weights_only``
   ``work_dir/last_checkpoint`` pointer; :func:`prune_checkpoints` applies
   ``max_keep_ckpts``;
 * :func:`get_rng_state` / :func:`set_rng_state` capture and restore the python,
-  numpy, torch and CUDA generators for exact resume.
+  numpy, torch and CUDA generators for exact resume;
+* :class:`CheckpointWriter` runs the file writes in order on a background thread, and
+  :func:`snapshot_checkpoint` copies a checkpoint so training may go on meanwhile.
 """
 
 from camshaft.runner.checkpoint._atomic import CheckpointSaveError
@@ -20,7 +22,12 @@ from camshaft.runner.checkpoint._pointer import (
     write_last_checkpoint,
 )
 from camshaft.runner.checkpoint._rng import get_rng_state, set_rng_state
-from camshaft.runner.checkpoint._save import check_plain_checkpoint, save_checkpoint
+from camshaft.runner.checkpoint._save import (
+    check_plain_checkpoint,
+    save_checkpoint,
+    snapshot_checkpoint,
+)
+from camshaft.runner.checkpoint._writer import CheckpointWriter
 
 __all__ = [
     "save_checkpoint",
@@ -33,4 +40,6 @@ __all__ = [
     "prune_checkpoints",
     "get_rng_state",
     "set_rng_state",
+    "CheckpointWriter",
+    "snapshot_checkpoint",
 ]

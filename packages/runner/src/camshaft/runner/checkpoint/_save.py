@@ -70,6 +70,30 @@ def save_checkpoint(checkpoint: Mapping[str, Any], path: str | os.PathLike[str])
         ... )  # doctest: +SKIP
         PosixPath('work_dirs/exp/epoch_1.pth')
     """
+    target, checkpoint = prepare_checkpoint_write(checkpoint, path)
+    return write_prepared_checkpoint(checkpoint, target)
+
+
+def prepare_checkpoint_write(
+    checkpoint: Mapping[str, Any], path: str | os.PathLike[str], *, snapshot: bool = False
+) -> tuple[Path, Mapping[str, Any]]:
+    """Every check :func:`save_checkpoint` makes before writing.
+
+    Split out so that a background writer reports bad input on the caller's thread:
+    only the write itself (:func:`write_prepared_checkpoint`) is left to it.
+
+    Args:
+        checkpoint: The checkpoint about to be written.
+        path: Where it goes.
+        snapshot: Return a copy (:func:`snapshot_checkpoint`) instead of
+            ``checkpoint`` itself, made in the same pass as the check.
+
+    Returns:
+        The target path and what to write.
+
+    Raises:
+        TypeError, ValueError, CheckpointSaveError: as :func:`save_checkpoint`.
+    """
     if not isinstance(path, str | os.PathLike):
         raise TypeError(
             f"`path` must be a str or os.PathLike file name, got {type(path).__name__}: {path!r}"
@@ -80,8 +104,20 @@ def save_checkpoint(checkpoint: Mapping[str, Any], path: str | os.PathLike[str])
             f"`path` must name a file, got the directory {str(target)!r}; pass e.g. "
             f"{str(target / 'epoch_1.pth')!r}"
         )
-    check_plain_checkpoint(checkpoint)
+    if snapshot:
+        checkpoint = snapshot_checkpoint(checkpoint)
+    else:
+        check_plain_checkpoint(checkpoint)
     ensure_writable_dir(target.parent, "checkpoint directory")
+    return target, checkpoint
+
+
+def write_prepared_checkpoint(checkpoint: Mapping[str, Any], target: Path) -> Path:
+    """Write a checkpoint that :func:`prepare_checkpoint_write` accepted, atomically.
+
+    Raises:
+        CheckpointSaveError: The write failed; the previous file at ``target`` is intact.
+    """
 
     def write(file: BinaryIO) -> None:
         torch.save(checkpoint, file)
@@ -103,12 +139,76 @@ def check_plain_checkpoint(checkpoint: Mapping[str, Any]) -> None:
     Example:
         >>> check_plain_checkpoint({"meta": {"epoch": 1}, "w": torch.zeros(2)})
     """
+    _plain(checkpoint, copy=False)
+
+
+def snapshot_checkpoint(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+    """Check ``checkpoint`` as :func:`check_plain_checkpoint` does and return a copy.
+
+    The copy can be written later while training goes on changing its tensors:
+    containers are rebuilt (same types, same order), tensors are copied to the CPU
+    (GPU memory is not doubled; the file then holds CPU tensors, which
+    ``load_checkpoint`` maps onto the model's device), other values are immutable
+    and shared.
+
+    Raises:
+        TypeError, ValueError: as :func:`check_plain_checkpoint`.
+
+    Example:
+        >>> weights = torch.zeros(2)
+        >>> copy = snapshot_checkpoint({"state_dict": {"w": weights}})
+        >>> _ = weights.add_(1)
+        >>> copy["state_dict"]["w"].tolist()
+        [0.0, 0.0]
+    """
+    copied: dict[str, Any] = _plain(checkpoint, copy=True)
+    return copied
+
+
+class _NotPlain(Exception):
+    """Raised by the fast walk; the slow one then finds the place and explains it."""
+
+
+def _plain(checkpoint: Mapping[str, Any], copy: bool) -> Any:
     if not isinstance(checkpoint, Mapping):
         raise TypeError(
             f"`checkpoint` must be a mapping (a dict), got {type(checkpoint).__name__}; wrap "
             "it, e.g. {'state_dict': model.state_dict()}"
         )
-    _check(checkpoint, "checkpoint", set(), 0)
+    try:
+        return _walk(checkpoint, 0, copy)
+    except _NotPlain:
+        _check(checkpoint, "checkpoint", set(), 0)  # raises, naming the place
+        raise AssertionError("unreachable: the detailed check found nothing") from None
+
+
+def _walk(value: Any, depth: int, copy: bool) -> Any:
+    """Check (and with ``copy``, copy) a plain tree in one pass, with few calls per node.
+
+    No key paths and no cycle set: a cycle ends at ``_MAX_DEPTH`` like any too deep
+    tree, and :func:`_check` then tells which it is.
+    """
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is torch.Tensor or kind is torch.nn.Parameter:
+        return value.detach().to("cpu", copy=True) if copy else value
+    if depth < _MAX_DEPTH:
+        if kind is dict or kind is OrderedDict:
+            out: dict[Any, Any] | None = ({} if kind is dict else OrderedDict()) if copy else None
+            for key, item in value.items():
+                if type(key) not in _KEY_TYPES:
+                    raise _NotPlain
+                result = _walk(item, depth + 1, copy)
+                if out is not None:
+                    out[key] = result
+            return value if out is None else out
+        if kind is list or kind is tuple:
+            items = [_walk(item, depth + 1, copy) for item in value]
+            return (items if kind is list else tuple(items)) if copy else value
+    if depth < _MAX_DEPTH and isinstance(value, _TORCH_VALUES):
+        return value
+    raise _NotPlain
 
 
 def _check(value: object, where: str, active: set[int], depth: int) -> None:

@@ -2,9 +2,15 @@
 
 :class:`HookDispatcher` keeps hooks sorted by priority (stable: of equal priorities,
 the earlier registration runs first) and, on every registration, rebuilds one tuple
-per stage holding the bound methods of the hooks that override that stage. A call
-is then one dict lookup and a loop over that tuple, with no attribute scan, which
-matters because ``before_train_iter``/``after_train_iter`` run on every iteration.
+per stage holding the bound methods of the hooks that act at that stage (those listed
+by :meth:`Hook.get_triggered_stages`). A call is then one dict lookup and a loop over
+that tuple, with no attribute scan, which matters because
+``before_train_iter``/``after_train_iter`` run on every iteration.
+
+The tuples are rebuilt once more after each ``before_train`` stage: a hook that has
+then learnt it has nothing to do at a stage in this run leaves that stage out of
+``get_triggered_stages`` (``ParamSchedulerHook`` drops ``after_train_iter`` when no
+scheduler steps per iteration) and costs nothing there until the next ``before_train``.
 
 A hook that raises is reported as a :class:`HookError` naming the hook class and the
 stage, with the original exception chained; ``KeyboardInterrupt`` and ``SystemExit``
@@ -153,6 +159,11 @@ class HookDispatcher:
                 method(runner, **kwargs)
             except Exception as exc:
                 raise HookError(hook, stage, exc) from exc
+        if stage == "before_train":
+            # The hooks now know the run (its schedulers, its checkpoint cadence): ask
+            # again which stages they act at, so the per-iteration tuples hold only
+            # hooks with work to do.
+            self._rebuild()
 
     def stage_table(self, compact: bool = False) -> str:
         """Return the hooks called at each stage.

@@ -261,6 +261,11 @@ class Hook:
         A stage counts as overridden when the class's function for it is not
         :class:`Hook`'s own; a function assigned on the instance does not count.
 
+        The dispatcher asks when the hook is registered and again after every
+        ``before_train`` stage. A subclass may leave out a stage it overrides when,
+        for the run being prepared, the stage has nothing to do (``CheckpointHook``
+        saving by epoch leaves out ``after_train_iter``); it is then not called there.
+
         Returns:
             Stage names from :attr:`stages`.
 

@@ -5,7 +5,9 @@
 ``by_epoch`` whether it steps once per iteration or once per epoch. The hook sorts
 them once, in ``before_train``, into two tuples of bound ``step`` methods, in the
 order they were configured (chained schedulers depend on it), so an iteration costs
-one loop over a prebuilt tuple.
+one loop over a prebuilt tuple — or nothing: without an iteration-based scheduler
+the hook leaves ``after_train_iter`` out of its triggered stages once prepared, and
+the dispatcher stops calling it.
 
 A scheduler that adjusts to validation results (ReduceOnPlateau-style) says so with
 a true ``need_val_args`` attribute, as in MMEngine; it is stepped with the metrics
@@ -56,6 +58,20 @@ class ParamSchedulerHook(Hook):
         self._iter_steps: _Steps | None = None  # None: not prepared yet
         self._epoch_steps: _Steps = ()
         self._val_steps: _Steps = ()
+
+    def get_triggered_stages(self) -> list[str]:
+        """The overridden stages, without ``after_train_iter`` when it has nothing to step.
+
+        Once ``before_train`` has found no iteration-based scheduler, stepping after
+        each iteration is a no-op; the dispatcher, which asks again after every
+        ``before_train``, then stops calling it until the next run prepares again.
+        """
+        stages = super().get_triggered_stages()
+        idle = self._iter_steps is not None and not self._iter_steps
+        # A subclass with its own after_train_iter keeps it.
+        if idle and type(self).after_train_iter is ParamSchedulerHook.after_train_iter:
+            stages.remove("after_train_iter")
+        return stages
 
     def before_train(self, runner: Any) -> None:
         """Sort ``runner.param_schedulers`` into the per-iteration and per-epoch tuples."""

@@ -58,7 +58,8 @@ class RuntimeInfoHook(Hook):
     def __init__(self) -> None:
         self._bound: _Bound | None = None
         self._stage_before_val: Any = None
-        self._last_lr: dict[str, float] = {}
+        self._last_lr: dict[str, float] = {}  # the first group's rate last recorded, by key
+        self._last_rates: Mapping[str, Any] | None = None  # get_lr() at the last change
 
     # --- whole run -------------------------------------------------------------------
 
@@ -135,13 +136,17 @@ class RuntimeInfoHook(Hook):
             bound = self._bind(runner)
         update_info, update_scalar, get_lr = bound
         update_info("iter", runner.iter)
-        last = self._last_lr
-        for name, values in get_lr().items():
-            lr = values[0]
-            # A constant learning rate is recorded once: readers use the latest value.
-            if last.get(name) != lr:
-                last[name] = lr
-                update_scalar("train/" + name, lr)
+        rates = get_lr()  # OptimWrapper(Dict).get_lr() builds a new dict each call
+        # A constant learning rate is recorded once: readers use the latest value. One
+        # comparison of the whole dict (no call) covers an iteration where none changed.
+        if rates != self._last_rates:
+            self._last_rates = rates
+            last = self._last_lr
+            for name, values in rates.items():
+                lr = values[0]
+                if last.get(name) != lr:
+                    last[name] = lr
+                    update_scalar("train/" + name, lr)
 
     def after_train_iter(
         self,
@@ -187,6 +192,7 @@ class RuntimeInfoHook(Hook):
             )
         self._bound = (hub.update_info, hub.update_scalar, get_lr)
         self._last_lr = {}
+        self._last_rates = None
         return self._bound
 
 

@@ -93,8 +93,11 @@ class HistoryBuffer:
         # Tensors waiting for conversion, oldest first: stacked chunks, then the rest.
         self._chunks: list[torch.Tensor] = []
         self._pending: list[torch.Tensor | float] = []
-        self._pending_counts: list[float] = []
-        self._pending_n = 0  # values queued: in chunks and in _pending
+        # The counts of every queued value (chunks first); None while each count is 1.
+        self._pending_counts: list[float] | None = None
+        # Values queued, in chunks and in _pending. Chunks hold _CHUNK values each, so
+        # _pending is full exactly when this is a multiple of _CHUNK.
+        self._pending_n = 0
         self._pending_tensors = 0  # tensors in _pending
         # The other buffers of the same MessageHub, converted together (one sync).
         self._siblings: Mapping[str, HistoryBuffer] | None = None
@@ -120,20 +123,30 @@ class HistoryBuffer:
         self._push(log_val, count)
 
     def _push(self, value: Any, count: float) -> None:
-        """Queue ``value`` (``count`` is already checked); compact every 1024 values."""
-        if type(value) is not float:
-            if isinstance(value, torch.Tensor):
+        """Queue ``value`` (``count`` is already checked); compact every 1024 values.
+
+        This runs for every logged scalar, so the common case (a float or a 0-d tensor
+        with count 1) makes no call beyond the ``append``.
+        """
+        value_type = type(value)
+        if value_type is not float:
+            if value_type is torch.Tensor or isinstance(value, torch.Tensor):
                 value = self._prepare_tensor(value)
             else:
                 value = _as_float(value)
         self._pending.append(value)
-        self._pending_counts.append(count)
-        self._pending_n += 1
-        if len(self._pending) >= _CHUNK:
+        n = self._pending_n = self._pending_n + 1
+        counts = self._pending_counts
+        if counts is not None:
+            counts.append(count)
+        elif count != 1:
+            self._pending_counts = [1.0] * (n - 1) + [count]
+        if n % _CHUNK == 0:  # _pending is full (see __init__)
             self._compact()
 
     def _prepare_tensor(self, value: torch.Tensor) -> torch.Tensor:
-        if value.numel() != 1:
+        # ``ndim`` is an attribute: a 0-d tensor, the usual case, is checked without a call.
+        if value.ndim and value.numel() != 1:
             raise ValueError(
                 f"a logged tensor must have exactly one element, got shape {tuple(value.shape)}"
             )
@@ -141,7 +154,7 @@ class HistoryBuffer:
             value = value.detach()
         if value._base is not None:
             value = value.clone()  # a view would keep its (maybe large) base alive
-        if value.dim():
+        if value.ndim:
             value = value.reshape(())
         self._pending_tensors += 1
         return value
@@ -154,7 +167,7 @@ class HistoryBuffer:
         """
         if not self._pending_tensors and not self._chunks:
             self._extend(cast(list[float], self._pending), self._pending_counts)
-            self._pending, self._pending_counts, self._pending_n = [], [], 0
+            self._pending, self._pending_counts, self._pending_n = [], None, 0
             return
         if self._pending_tensors == len(self._pending) and self._pending_n < _PENDING_LIMIT:
             try:
@@ -166,11 +179,14 @@ class HistoryBuffer:
                 return
         materialize([self])
 
-    def _extend(self, values: Sequence[float], counts: Sequence[float]) -> None:
-        """Write ``values`` into the ring, oldest first, evicting what falls off."""
+    def _extend(self, values: Sequence[float], counts: Sequence[float] | None) -> None:
+        """Write ``values`` into the ring, oldest first, evicting what falls off.
+
+        ``counts`` None means a count of 1 for every value.
+        """
         new = np.asarray(values, dtype=np.float64)
         weights = None
-        if list(counts).count(1) != len(counts):
+        if counts is not None and list(counts).count(1) != len(counts):
             weights = np.asarray(counts, dtype=np.float64)
             if self._counts is None:
                 self._counts = np.ones(self._values.shape[0], dtype=np.float64)
@@ -308,6 +324,8 @@ class HistoryBuffer:
         self._check_not_empty()
         if window_size is None:
             width = self._size
+        elif type(window_size) is int and window_size >= 1:  # the usual case, no isinstance
+            width = window_size if window_size < self._size else self._size
         elif isinstance(window_size, bool) or not isinstance(window_size, (int, np.integer)):
             raise TypeError(f"`window_size` must be a positive int or None, got {window_size!r}")
         elif window_size < 1:

@@ -251,7 +251,8 @@ class LogProcessor:
                 header = f"Epoch(test) [{position}/{length}]"
             else:
                 epoch = _epoch(runner, mode)
-                width = len(str(runner.max_epochs)) + 3 if runner.max_epochs is not None else 0
+                max_epochs = runner.max_epochs
+                width = len(str(max_epochs)) + 3 if max_epochs is not None else 0
                 tag["epoch"] = epoch
                 header = f"Epoch({mode}){f' [{epoch}]'.rjust(width)}[{position}/{length}]"
         elif mode == "train":
@@ -275,10 +276,11 @@ class LogProcessor:
         reserve_prefix: bool,
     ) -> dict[str, Any]:
         prefix = f"{mode}/"
+        start = len(prefix)
         buffers: dict[str, HistoryBuffer] = {}
         for key, buffer in runner.message_hub.log_scalars.items():
             if key.startswith(prefix):
-                buffers[key if reserve_prefix else key[len(prefix) :]] = buffer
+                buffers[key if reserve_prefix else key[start:]] = buffer
         tag: dict[str, Any] = {}
         for key, buffer in buffers.items():
             smoothed = self.mean_pattern.search(key) is not None
@@ -314,6 +316,8 @@ def _check_mode(mode: str, allowed: tuple[str, ...]) -> None:
 
 
 def _check_batch_idx(batch_idx: int) -> None:
+    if type(batch_idx) is int and batch_idx >= 0:  # the usual case, without isinstance
+        return
     if isinstance(batch_idx, bool) or not isinstance(batch_idx, int) or batch_idx < 0:
         raise ValueError(f"`batch_idx` must be an int >= 0, got {batch_idx!r}")
 

@@ -37,6 +37,7 @@ __all__ = ["MessageHub"]
 
 _DEFAULT_NAME = "camshaft"
 _STATE_KEYS = ("log_scalars", "runtime_info", "resumed_keys")
+_PLAIN_SCALARS = (float, int, torch.Tensor)  # types of scalar values that are not mappings
 
 
 class MessageHub:
@@ -140,21 +141,25 @@ class MessageHub:
             ValueError: ``value`` has several elements, ``count`` < 1, or ``resumed``
                 differs from the first update of ``key``.
         """
-        buffer = self._log_scalars.get(key)
+        # This runs several times per iteration: ``in`` and ``[]`` instead of ``dict.get``
+        # keep the usual path (a known key, count 1) to the one call of ``_push``.
+        scalars = self._log_scalars
+        known = key in scalars
         if type(count) is not int or count < 1:
             _check_count(key, count)
         try:
-            if buffer is None:
+            if known:
+                scalars[key]._push(value, count)  # count checked above
+            else:
                 if not isinstance(key, str):
                     raise TypeError(f"a scalar key must be a str, got {type(key).__name__}")
                 buffer = HistoryBuffer()
                 buffer._push(value, count)
                 self._add_buffer(key, buffer)
-            else:
-                buffer._push(value, count)  # count checked above
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"update_scalar(key={key!r}): {exc}") from None
-        if self._resumed_keys.get(key) is not resumed:
+        resumed_keys = self._resumed_keys
+        if key not in resumed_keys or resumed_keys[key] is not resumed:
             self._set_resumed(key, resumed)
 
     def update_scalars(self, log_dict: Mapping[str, Any], resumed: bool = True) -> None:
@@ -169,7 +174,9 @@ class MessageHub:
         if not isinstance(log_dict, Mapping):
             raise TypeError(f"`log_dict` must be a dict, got {type(log_dict).__name__}")
         for key, item in log_dict.items():
-            if isinstance(item, Mapping):
+            kind = type(item)
+            # Exact types first: isinstance against the Mapping ABC costs three calls.
+            if kind is dict or (kind not in _PLAIN_SCALARS and isinstance(item, Mapping)):
                 if "value" not in item:
                     raise ValueError(
                         f"`log_dict[{key!r}]` is a dict, so it must hold 'value' (and "
@@ -213,7 +220,8 @@ class MessageHub:
             resumed: Whether :meth:`state_dict` saves this key.
         """
         self._runtime_info[key] = value
-        if self._resumed_keys.get(key) is not resumed:
+        resumed_keys = self._resumed_keys
+        if key not in resumed_keys or resumed_keys[key] is not resumed:
             self._set_resumed(key, resumed)
 
     def update_info_dict(self, info_dict: Mapping[str, Any], resumed: bool = True) -> None:

@@ -11,7 +11,7 @@ buffer writes its values, in their original order, into its ring.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -46,8 +46,19 @@ def materialize(buffers: Iterable[HistoryBuffer]) -> None:
             layouts.append(None)  # floats only: nothing to convert
             continue
         layout: Layout = [add(chunk) for chunk in buffer._chunks]
+        pending = buffer._pending
+        if pending and buffer._pending_tensors == len(pending):
+            # Only tensors, in practice on one device: one stack, no per-item work.
+            try:
+                stacked = torch.stack(pending)  # type: ignore[arg-type]
+            except RuntimeError:  # tensors on several devices
+                pass
+            else:
+                layout.append(add(stacked))
+                layouts.append(layout)
+                continue
         run: list[torch.Tensor] = []  # consecutive tensors on one device
-        for item in buffer._pending:
+        for item in pending:
             if isinstance(item, torch.Tensor) and (not run or item.device == run[0].device):
                 run.append(item)
                 continue
@@ -68,7 +79,7 @@ def materialize(buffers: Iterable[HistoryBuffer]) -> None:
     for buffer, plan in zip(todo, layouts, strict=True):
         values: list[float]
         if plan is None:
-            values = cast(list[float], buffer._pending)
+            values = buffer._pending  # type: ignore[assignment]  # floats only
         else:
             values = []
             for entry in plan:
@@ -78,6 +89,6 @@ def materialize(buffers: Iterable[HistoryBuffer]) -> None:
                     device, start, length = entry
                     values.extend(host[device][start : start + length])
         counts = buffer._pending_counts
-        buffer._chunks, buffer._pending, buffer._pending_counts = [], [], []
+        buffer._chunks, buffer._pending, buffer._pending_counts = [], [], None
         buffer._pending_n = buffer._pending_tensors = 0
         buffer._extend(values, counts)

@@ -169,6 +169,7 @@ class EpochBasedTrainLoop(_TrainLoop):
             self.run_epoch()
             if self._should_validate():
                 runner.val_loop.run()
+        _wait_for_checkpoints(runner)
         runner.call_hook("after_train")
         return runner.model
 
@@ -272,6 +273,7 @@ class IterBasedTrainLoop(_TrainLoop):
                 runner.val_loop.run()
                 runner.model.train()
         runner.call_hook("after_train_epoch")
+        _wait_for_checkpoints(runner)
         runner.call_hook("after_train")
         return runner.model
 
@@ -297,3 +299,10 @@ class IterBasedTrainLoop(_TrainLoop):
 
     def _should_validate(self) -> bool:
         return self.validates_after(self._iter)
+
+
+def _wait_for_checkpoints(runner: Any) -> None:
+    """``after_train`` hooks may read the checkpoints: let queued writes finish first."""
+    wait = getattr(runner, "wait_for_checkpoint_writes", None)
+    if wait is not None:  # runners without background writes (test doubles) have none
+        wait()

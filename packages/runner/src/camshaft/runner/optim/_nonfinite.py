@@ -88,13 +88,16 @@ class NonFiniteGuard:
         Raises:
             NonFiniteLossError: the loss is NaN/inf and the policy is ``'error'``.
         """
-        terms = None if self._terms_of is None else self._terms_of(loss)
-        if terms is None or (loss.device.type == "cpu" and not self._distributed):
-            finite = self._finite_total(loss)
+        if loss.device.type == "cpu" and not self._distributed:
+            # Reading a CPU total is free: the terms are looked up only to name them.
+            if math.isfinite(loss.item()):
+                return True
+            terms = None if self._terms_of is None else self._terms_of(loss)
         else:
-            finite = self._finite_terms(terms)
-        if finite:
-            return True
+            terms = None if self._terms_of is None else self._terms_of(loss)
+            finite = self._finite_total(loss) if terms is None else self._finite_terms(terms)
+            if finite:
+                return True
         message = self._describe(loss, terms)
         if self.policy == "error":
             raise NonFiniteLossError(

@@ -131,7 +131,7 @@ class OptimWrapper:
             TypeError: ``loss`` is not a tensor.
             NonFiniteLossError: the guard found a NaN/inf loss (policy ``'error'``).
         """
-        if not isinstance(loss, torch.Tensor):
+        if loss.__class__ is not torch.Tensor and not isinstance(loss, torch.Tensor):
             raise TypeError(
                 f"`loss` must be a scalar torch.Tensor, got {type(loss).__name__}. "
                 "HINT: reduce a dict of losses first, e.g. with BaseModel.parse_losses."

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 __all__ = ["BaseVisBackend", "LocalVisBackend", "TensorboardVisBackend"]
 
+# json.dumps(..., ensure_ascii=False) would build an encoder for every line.
+_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
 
 class BaseVisBackend(metaclass=ABCMeta):
     """Base class of visualization backends.
@@ -205,7 +208,7 @@ class LocalVisBackend(BaseVisBackend):
         """
         record = scalars_to_numbers(scalar_dict)
         record.setdefault("step", check_step(step))
-        line = json.dumps(record, ensure_ascii=False) + "\n"
+        line = _JSON_ENCODER.encode(record) + "\n"
         file = self._scalar_file
         if file is None:
             os.makedirs(self._save_dir, exist_ok=True)

@@ -69,16 +69,19 @@ def scalars_to_numbers(scalar_dict: Mapping[str, Any]) -> dict[str, float | int]
         TypeError: ``scalar_dict`` is not a mapping, a key is not a str, or a value is
             not a scalar (see :func:`to_number`).
     """
-    if not isinstance(scalar_dict, Mapping):
+    # Exact-type checks first: a log line passes a dict of str -> float, and each
+    # isinstance (three calls against the Mapping ABC) would run for every item.
+    if type(scalar_dict) is not dict and not isinstance(scalar_dict, Mapping):
         raise TypeError(
             f"`scalar_dict` must be a mapping of name -> number, "
             f"got {type(scalar_dict).__name__}: {scalar_dict!r}"
         )
     numbers: dict[str, float | int] = {}
     for key, value in scalar_dict.items():
-        if not isinstance(key, str):
+        if type(key) is not str and not isinstance(key, str):
             raise TypeError(f"scalar_dict keys must be str, got {type(key).__name__}: {key!r}")
-        numbers[key] = to_number(key, value)
+        kind = type(value)
+        numbers[key] = value if kind is float or kind is int else to_number(key, value)
     return numbers
 
 
