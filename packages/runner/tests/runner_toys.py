@@ -1,6 +1,7 @@
 """Small models, data and metrics for the Runner tests; also a script for subprocess runs.
 
-``python runner_toys.py WORK_DIR [--kill-at N] [--workers W] [--by-iter] [--resume]``
+``python runner_toys.py WORK_DIR [--kill-at N] [--workers W] [--by-iter] [--resume]
+[--augment] [--async-write]``
 trains the toy classifier (shuffling sampler, MixUp batch augmentation, dropout) and,
 with ``--kill-at N``, SIGKILLs itself right after iteration ``N``'s checkpoint was
 written — the way a preempted job dies. The final weights go to ``WORK_DIR/final.pt``.
@@ -148,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--by-iter", action="store_true")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--augment", action="store_true", help="random transforms in the dataset")
+    parser.add_argument("--async-write", action="store_true", help="background checkpoint writes")
     args = parser.parse_args(argv)
     torch.manual_seed(0)  # the model is built before the Runner seeds anything
     kwargs = toy_runner_kwargs(
@@ -155,6 +157,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.kill_at is not None:
         kwargs["custom_hooks"] = [KillAfter(args.kill_at)]
+    if args.async_write:
+        kwargs["default_hooks"]["checkpoint"]["async_write"] = True
     runner = Runner(resume=args.resume, **kwargs)
     runner.train()
     torch.save(runner.unwrapped_model.state_dict(), os.path.join(args.work_dir, "final.pt"))

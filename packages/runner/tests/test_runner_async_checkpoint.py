@@ -89,7 +89,8 @@ def test_after_train_hooks_see_every_file(tmp_path: Path, monkeypatch: pytest.Mo
 
     monkeypatch.setattr(runner_checkpoint, "write_prepared_checkpoint", slow_write)
     checker = CheckFilesAfterTrain()
-    Runner(**_kwargs(tmp_path, custom_hooks=[checker])).train()
+    hooks = dict(checkpoint=dict(async_write=True))
+    Runner(**_kwargs(tmp_path, custom_hooks=[checker], default_hooks=hooks)).train()
     assert checker.seen == ["epoch_1.pth", "epoch_2.pth", "epoch_3.pth"]
 
 
@@ -106,7 +107,7 @@ def test_a_failed_background_write_stops_training_and_keeps_the_last_good_file(
         return write(checkpoint, target)
 
     monkeypatch.setattr(runner_checkpoint, "write_prepared_checkpoint", fail_second)
-    runner = Runner(**_kwargs(tmp_path))
+    runner = Runner(**_kwargs(tmp_path, default_hooks=dict(checkpoint=dict(async_write=True))))
     with pytest.raises((HookError, CheckpointSaveError)) as info:
         runner.train()
     # Raised by the next save (inside CheckpointHook, so wrapped) or, when the write

@@ -62,6 +62,7 @@ def _reference(
         (9, ("--workers", "2", "--augment")),  # random transforms inside the workers
         (3, ("--augment",)),  # random transforms in the main process
         (5, ("--by-iter",)),  # iteration-based loop
+        (10, ("--async-write",)),  # checkpoints copied and written on a background thread
     ],
 )
 def test_sigkilled_run_resumes_bit_identical(

@@ -67,12 +67,14 @@ class CheckpointHook(Hook):
         filename_tmpl: The periodic file name as a ``str.format`` template of the
             epoch or iteration number. Defaults to ``'epoch_{}.pth'`` or ``'iter_{}.pth'``.
         save_begin: The first epoch/iteration counted by ``interval``. Defaults to 0.
-        async_write: Copy the state and write the files on a background thread, so
-            training does not wait for serialising and ``fsync`` (camshaft only; MMEngine
-            writes inline). The files are complete before ``after_train`` hooks run
-            and before ``train()`` returns; a failed write raises at the next save.
-            Holds one extra CPU copy of the checkpoint while it is written. Defaults
-            to True; False writes inline.
+        async_write: Copy the state and write the files on a background thread
+            (camshaft only; MMEngine writes inline). The files are complete before
+            ``after_train`` hooks run and before ``train()`` returns; a failed write
+            raises at the next save. It pays where storage is slow to ``fsync``
+            (network file systems): training goes on meanwhile. On a fast local disk it
+            gains nothing, because ``torch.save`` holds the GIL while it writes tensor
+            data, and it holds one extra CPU copy of the checkpoint until written.
+            Defaults to False (inline).
 
     Raises:
         ValueError: An argument has a bad value (``interval`` < 1, ``max_keep_ckpts``
@@ -105,7 +107,7 @@ class CheckpointHook(Hook):
         less_keys: str | Sequence[str] | None = None,
         filename_tmpl: str | None = None,
         save_begin: int = 0,
-        async_write: bool = True,
+        async_write: bool = False,
     ) -> None:
         # -1 (MMEngine's default) means no periodic saves: only the last and the best.
         self.interval = (
