@@ -17,6 +17,7 @@ CUDA) the warmer does nothing and initialisation runs exactly as without it.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
@@ -38,6 +39,7 @@ def _cpu_count() -> int:
     return os.cpu_count() or 1
 
 
+@functools.lru_cache(maxsize=1)
 def _madvise_populate() -> Callable[[int, int], bool] | None:
     """``populate(address, length) -> ok`` through libc, or None where unavailable."""
     if not sys.platform.startswith("linux"):

@@ -76,14 +76,15 @@ def advise_huge_pages(tensor: torch.Tensor) -> bool:
     global _refused
     if _refused or tensor.device.type != "cpu":
         return False
-    length = tensor.untyped_storage().nbytes()
+    storage = tensor.untyped_storage()
+    length = storage.nbytes()
     if length < MIN_HUGE_BYTES:
         return False
     advisor = _advisor()
     if advisor is None:
         return False
     advise, huge = advisor
-    address = tensor.untyped_storage().data_ptr()
+    address = storage.data_ptr()
     start = -(-address // huge) * huge  # whole huge pages inside the storage only
     end = (address + length) // huge * huge
     if end <= start:
