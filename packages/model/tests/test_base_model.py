@@ -176,6 +176,40 @@ def test_forward_runs_inside_the_optim_context(make_optim_wrapper: MakeWrapper) 
     assert wrapper.contexts == [model]
 
 
+def test_train_step_with_a_no_op_context_steps_the_same(make_optim_wrapper: MakeWrapper) -> None:
+    """A ``nullcontext`` is not entered (a shortcut); the step must not change."""
+    from contextlib import nullcontext
+
+    class NoOpContext(type(make_optim_wrapper(Regressor()))):  # type: ignore[misc]
+        def optim_context(self, model: nn.Module) -> Any:
+            return nullcontext()
+
+    torch.manual_seed(0)
+    batch = (torch.randn(4, 3), torch.randn(4, 1))
+    models = [Regressor(), Regressor()]
+    models[1].load_state_dict(models[0].state_dict())
+    plain = make_optim_wrapper(models[0])
+    no_op = NoOpContext(torch.optim.SGD(models[1].parameters(), lr=0.1))
+    for model, wrapper in zip(models, (plain, no_op), strict=True):
+        log_vars = model.train_step(batch, wrapper)
+        assert list(log_vars)[:2] == ["loss", "loss_mse"]
+    assert torch.equal(models[0].linear.weight, models[1].linear.weight)
+    assert plain.contexts == [models[0]]
+    assert no_op.contexts == []
+
+
+def test_train_step_uses_an_overridden_run_forward(make_optim_wrapper: MakeWrapper) -> None:
+    class Custom(Regressor):
+        def _run_forward(self, data: Any, mode: str) -> Any:
+            seen.append(mode)
+            return super()._run_forward(data, mode)
+
+    seen: list[str] = []
+    model = Custom()
+    model.train_step((torch.randn(2, 3), torch.randn(2, 1)), make_optim_wrapper(model))
+    assert seen == ["loss"]
+
+
 def test_steps_pass_the_training_flag_to_the_preprocessor(make_optim_wrapper: MakeWrapper) -> None:
     class Recording(BaseDataPreprocessor):
         def forward(self, data: Any, training: bool = False) -> Any:

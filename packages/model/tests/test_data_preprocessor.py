@@ -155,6 +155,31 @@ def test_tensors_already_on_the_device_come_back_as_they_are() -> None:
     assert out[1] is targets
 
 
+def test_sequences_of_tensors_on_the_device_keep_their_type_and_are_copied() -> None:
+    preprocessor = BaseDataPreprocessor()
+    inputs, targets = torch.zeros(2, 3), torch.ones(2)
+    batch = [inputs, [targets, "name"], None]
+    out = preprocessor(batch)
+    assert type(out) is list
+    assert out is not batch
+    assert out[0] is inputs
+    assert out[1] == [targets, "name"]
+    assert out[1] is not batch[1]
+    assert out[2] is None
+    as_tuple = preprocessor((inputs, targets))
+    assert type(as_tuple) is tuple
+    assert as_tuple == (inputs, targets)
+
+
+def test_forward_uses_an_overridden_cast_data() -> None:
+    class Doubling(BaseDataPreprocessor):
+        def cast_data(self, data: Any) -> Any:
+            return [item * 2 for item in data]
+
+    out = Doubling()([torch.ones(2)])
+    assert torch.equal(out[0], torch.full((2,), 2.0))
+
+
 def test_objects_with_to_are_moved_without_non_blocking_by_default() -> None:
     sample = RecordingSample()
     preprocessor = BaseDataPreprocessor()

@@ -436,3 +436,26 @@ def test_repr_and_nan_values() -> None:
         assert math.isnan(buffer.mean())
     assert "HistoryBuffer(len=1" in repr(buffer)
     assert "MessageHub(name='r'" in repr(MessageHub("r"))
+
+
+def test_every_kind_of_update_lands_in_order_whatever_path_it_takes() -> None:
+    """Floats and detached 0-d tensors are queued by the hub itself; the rest by the buffer."""
+    hub = MessageHub.get_instance("kinds_of_updates")
+    weight = torch.tensor(3.0, requires_grad=True)
+    base = torch.tensor([5.0, 6.0])
+    updates: list[tuple[Any, int]] = [
+        (1.0, 1),
+        (torch.tensor(2.0), 1),
+        (weight * 1.0, 1),  # requires grad
+        (base[0], 1),  # a view
+        (torch.tensor([4.0]), 1),  # one element, 1-d
+        (2, 1),  # an int
+        (0.5, 3),  # a count
+    ]
+    for value, count in updates:
+        hub.update_scalar("train/x", value, count=count)
+    buffer = hub.get_scalar("train/x")
+    values, counts = buffer.data
+    assert values.tolist() == [1.0, 2.0, 3.0, 5.0, 4.0, 2.0, 0.5]
+    assert counts.tolist() == [1, 1, 1, 1, 1, 1, 3]
+    assert buffer.mean() == pytest.approx(17.5 / 9)  # sum(values) / sum(counts), as MMEngine

@@ -234,6 +234,28 @@ def test_step_and_zero_kwargs_reach_the_optimizer() -> None:
     assert not weight.grad.any()
 
 
+@pytest.mark.parametrize("method", ["backward", "step", "zero_grad", "scale_loss", "should_update"])
+def test_update_params_calls_each_overridden_method(method: str) -> None:
+    """Without accumulation update_params runs the base bodies inline; overrides still run."""
+    calls: list[str] = []
+
+    def recording(name: str) -> Any:
+        def method_override(self: OptimWrapper, *args: Any, **kwargs: Any) -> Any:
+            calls.append(name)
+            return getattr(OptimWrapper, name)(self, *args, **kwargs)
+
+        return method_override
+
+    subclass = type("Recording", (OptimWrapper,), {method: recording(method)})
+    weight = nn.Parameter(torch.ones(2))
+    wrapper = subclass(torch.optim.SGD([weight], lr=0.5))
+    wrapper.update_params((weight * weight).sum())
+    assert calls == [method]
+    assert torch.equal(weight.detach(), torch.zeros(2))  # 1 - 0.5 * 2
+    assert weight.grad is None  # zeroed (set to None) after the step
+    assert wrapper.inner_count == 1
+
+
 def test_get_lr_and_get_momentum_read_every_param_group() -> None:
     a, b = nn.Parameter(torch.zeros(1)), nn.Parameter(torch.zeros(1))
     sgd = OptimWrapper(

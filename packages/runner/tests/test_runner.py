@@ -338,6 +338,34 @@ def test_unknown_loop_hook_metric_and_dataset_types_list_close_names(tmp_path: P
         Runner(**_kwargs(tmp_path, train_dataloader=bad_loader)).train()
 
 
+def test_a_runner_subclass_overriding_call_hook_sees_every_iteration_stage(
+    tmp_path: Path,
+) -> None:
+    """The loops bypass ``Runner.call_hook`` only when it is not overridden."""
+    seen: list[str] = []
+
+    class Recording(Runner):
+        def call_hook(self, fn_name: str, **kwargs: Any) -> None:
+            seen.append(fn_name)
+            super().call_hook(fn_name, **kwargs)
+
+    kwargs = _kwargs(tmp_path, val_dataloader=None, val_cfg=None, val_evaluator=None)
+    Recording(**kwargs).train()
+    assert seen.count("before_train_iter") == seen.count("after_train_iter") == 8
+    counted: list[int] = []
+
+    class Counter(Hook):
+        def after_train_iter(self, runner: Any, batch_idx: int, **kwargs: Any) -> None:
+            counted.append(batch_idx)
+
+    plain = Runner(
+        **_kwargs(tmp_path / "plain", val_dataloader=None, val_cfg=None, val_evaluator=None)
+    )
+    plain.register_hook(Counter())
+    plain.train()
+    assert counted == [0, 1, 2, 3] * 2
+
+
 def test_failing_hook_is_named_with_its_stage(tmp_path: Path) -> None:
     class Broken(Hook):
         def before_train_epoch(self, runner: Any) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import weakref
 from abc import ABCMeta, abstractmethod
 from collections.abc import Mapping
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -146,9 +147,26 @@ class BaseModel(BaseModule, metaclass=ABCMeta):
         if type(optim_wrapper) not in _CHECKED_WRAPPER_TYPES:
             _check_optim_wrapper(optim_wrapper)
             _CHECKED_WRAPPER_TYPES.add(type(optim_wrapper))
-        with optim_wrapper.optim_context(self):
-            data = self.data_preprocessor(data, True)
-            losses = self._run_forward(data, mode="loss")
+        # Straight from ``_modules``: ``self.data_preprocessor`` is a Python call
+        # through ``nn.Module.__getattr__``, and this runs on every batch.
+        try:
+            preprocessor: nn.Module = self._modules["data_preprocessor"]  # type: ignore[assignment]
+        except KeyError:  # not a submodule (a property, say): the usual lookup
+            preprocessor = self.data_preprocessor
+        context = optim_wrapper.optim_context(self)
+        if context.__class__ is nullcontext:
+            # Entering a no-op context costs two Python calls per step; skip it.
+            data = preprocessor(data, True)
+            cls = data.__class__
+            if (cls is list or cls is tuple) and type(self)._run_forward is BaseModel._run_forward:
+                losses = self(*data, mode="loss")  # _run_forward's usual case, inline
+                if losses.__class__ is not dict:
+                    _require_loss_dict(self, losses)
+            else:
+                losses = self._run_forward(data, mode="loss")
+        else:
+            with context:
+                losses = self._run_forward(preprocessor(data, True), mode="loss")
         parsed_losses, log_vars = self.parse_losses(losses)
         optim_wrapper.update_params(parsed_losses)
         return log_vars
@@ -212,8 +230,13 @@ class BaseModel(BaseModule, metaclass=ABCMeta):
         total: torch.Tensor | None = None
         # 'loss' is entered first to come first; its value is the total, set below.
         log_vars: dict[str, Any] = {"loss": None}
-        for name, value in losses.items():
-            scalar = _reduce_loss(name, value)
+        for name in losses:  # not .items(): a call of its own, every iteration
+            value = losses[name]
+            # A 0-d tensor under a str key, the usual entry, needs no reduction call.
+            if value.__class__ is torch.Tensor and not value.ndim and name.__class__ is str:
+                scalar = value
+            else:
+                scalar = _reduce_loss(name, value)
             if name != "loss":
                 log_vars[name] = scalar.detach()
             if "loss" in name:
@@ -267,12 +290,18 @@ class BaseModel(BaseModule, metaclass=ABCMeta):
                 f"the preprocessed batch must be a dict (passed to forward as **kwargs) "
                 f"or a list/tuple (passed as *args), got {type(data).__name__}"
             )
-        if mode == "loss" and results.__class__ is not dict and not isinstance(results, Mapping):
-            raise TypeError(
-                f"{type(self).__name__}.forward(mode='loss') must return a dict of "
-                f"losses, got {type(results).__name__}"
-            )
+        if mode == "loss" and results.__class__ is not dict:
+            _require_loss_dict(self, results)
         return results
+
+
+def _require_loss_dict(model: nn.Module, results: object) -> None:
+    """Raise unless ``forward(mode='loss')`` returned a mapping."""
+    if not isinstance(results, Mapping):
+        raise TypeError(
+            f"{type(model).__name__}.forward(mode='loss') must return a dict of "
+            f"losses, got {type(results).__name__}"
+        )
 
 
 def _reduce_loss(name: object, value: object) -> torch.Tensor:

@@ -98,6 +98,10 @@ class BaseDataPreprocessor(nn.Module):
         Returns:
             The batch on :attr:`device`, as :meth:`cast_data` returns it.
         """
+        if type(self).cast_data is BaseDataPreprocessor.cast_data:
+            # Not overridden: skip the two calls of ``cast_data`` and ``device``.
+            device = self._buffers["_device_anchor"].device  # type: ignore[union-attr]
+            return _cast(data, device, self._non_blocking)
         return self.cast_data(data)
 
 
@@ -113,7 +117,13 @@ def _cast(data: Any, device: torch.device, non_blocking: bool) -> Any:
     if cls is dict:
         return {key: _cast(value, device, non_blocking) for key, value in data.items()}
     if cls is tuple or cls is list:
-        return cls([_cast(item, device, non_blocking) for item in data])
+        # A plain loop over a copy (a comprehension is a call of its own before Python
+        # 3.12); tensors already on ``device`` (a CPU run) are kept without any call.
+        items = list(data)
+        for index, item in enumerate(items):
+            if item.__class__ is not torch.Tensor or item.device != device:
+                items[index] = _cast(item, device, non_blocking)
+        return items if cls is list else tuple(items)
     if isinstance(data, torch.Tensor):
         return data.to(device, non_blocking=non_blocking)
     if isinstance(data, (str, bytes, bytearray, int, float, complex)) or data is None:

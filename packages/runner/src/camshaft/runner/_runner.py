@@ -10,8 +10,9 @@ attributes hooks read (documented on the class).
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -286,6 +287,12 @@ class Runner:
     def call_hook(self, fn_name: str, **kwargs: Any) -> None:
         """Call stage ``fn_name`` of every hook that implements it, in priority order."""
         self._hooks.call(fn_name, self, **kwargs)
+
+    def _direct_hook_caller(self) -> Callable[..., None]:
+        # The loops' per-iteration path (see loops._base.stage_caller).
+        if type(self).call_hook is not Runner.call_hook:
+            return self.call_hook
+        return functools.partial(self._hooks.call, runner=self)
 
     def _announce(self) -> None:
         if not self._announced:

@@ -31,8 +31,9 @@ from camshaft.runner.hooks._hook import Hook, _DataBatch
 __all__ = ["RuntimeInfoHook"]
 
 
-# (message_hub.update_info, message_hub.update_scalar, optim_wrapper.get_lr)
-_Bound = tuple[Callable[..., None], Callable[..., None], Callable[[], Mapping[str, Any]]]
+# (message_hub.update_info, message_hub.update_scalar, optim_wrapper.get_lr, the
+# optim wrapper when its first group's rate can be read without get_lr(), else None)
+_Bound = tuple[Callable[..., None], Callable[..., None], Callable[[], Mapping[str, Any]], Any]
 
 
 @HOOKS.register_module()
@@ -60,6 +61,8 @@ class RuntimeInfoHook(Hook):
         self._stage_before_val: Any = None
         self._last_lr: dict[str, float] = {}  # the first group's rate last recorded, by key
         self._last_rates: Mapping[str, Any] | None = None  # get_lr() at the last change
+        self._next_iter: int | None = None  # runner.iter at the next before_train_iter
+        self._last_plain_lr: Any = None  # the 'lr' last recorded through the fast path
 
     # --- whole run -------------------------------------------------------------------
 
@@ -123,6 +126,7 @@ class RuntimeInfoHook(Hook):
     def before_train_epoch(self, runner: Any) -> None:
         """Record ``'epoch'`` (epochs completed so far)."""
         runner.message_hub.update_info("epoch", runner.epoch)
+        self._next_iter = None
 
     def before_train_iter(self, runner: Any, batch_idx: int, data_batch: _DataBatch = None) -> None:
         """Record ``'iter'`` and the first param group's learning rate of each optimizer.
@@ -134,11 +138,25 @@ class RuntimeInfoHook(Hook):
         bound = self._bound
         if bound is None:
             bound = self._bind(runner)
-        update_info, update_scalar, get_lr = bound
-        update_info("iter", runner.iter)
-        rates = get_lr()  # OptimWrapper(Dict).get_lr() builds a new dict each call
-        # A constant learning rate is recorded once: readers use the latest value. One
-        # comparison of the whole dict (no call) covers an iteration where none changed.
+        update_info, update_scalar, get_lr, plain_wrapper = bound
+        # Counted here rather than read through runner.iter (two property calls): a
+        # training loop calls this stage once per iteration and advances iter by one.
+        # The runner's count is read again at the start of every epoch.
+        iteration = self._next_iter
+        if iteration is None:
+            iteration = runner.iter
+        self._next_iter = iteration + 1
+        update_info("iter", iteration)
+        if plain_wrapper is not None:
+            # One OptimWrapper: 'lr' is its first group's rate, read with no call. A
+            # constant rate is recorded once: readers use the latest value.
+            lr = plain_wrapper.optimizer.param_groups[0]["lr"]
+            if lr != self._last_plain_lr:
+                self._last_plain_lr = lr
+                update_scalar("train/lr", lr)
+            return
+        rates = get_lr()  # OptimWrapperDict.get_lr() builds a new dict each call
+        # One comparison of the whole dict (no call) covers an iteration where none changed.
         if rates != self._last_rates:
             self._last_rates = rates
             last = self._last_lr
@@ -166,8 +184,8 @@ class RuntimeInfoHook(Hook):
         if bound is None:
             bound = self._bind(runner)
         update_scalar = bound[1]
-        for key, value in outputs.items():
-            update_scalar("train/" + key, value)
+        for key in outputs:  # not .items(): a call of its own, every iteration
+            update_scalar("train/" + key, outputs[key])
 
     # --- evaluation ------------------------------------------------------------------
 
@@ -190,9 +208,19 @@ class RuntimeInfoHook(Hook):
                 "runner.optim_wrapper must be an OptimWrapper or OptimWrapperDict with "
                 f"get_lr(); got {type(optim_wrapper).__name__}: {optim_wrapper!r:.100}"
             )
-        self._bound = (hub.update_info, hub.update_scalar, get_lr)
+        from camshaft.runner.optim import OptimWrapper
+
+        plain = (
+            optim_wrapper
+            if isinstance(optim_wrapper, OptimWrapper)
+            and type(optim_wrapper).get_lr is OptimWrapper.get_lr
+            else None
+        )
+        self._bound = (hub.update_info, hub.update_scalar, get_lr, plain)
         self._last_lr = {}
         self._last_rates = None
+        self._last_plain_lr = None
+        self._next_iter = None
         return self._bound
 
 

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from camshaft.runner.logging._history_buffer import HistoryBuffer
+from camshaft.runner.logging._history_buffer import _CHUNK, HistoryBuffer
 from camshaft.runner.logging._instances import NamedInstances
 
 __all__ = ["MessageHub"]
@@ -149,7 +149,31 @@ class MessageHub:
             _check_count(key, count)
         try:
             if known:
-                scalars[key]._push(value, count)  # count checked above
+                buffer = scalars[key]
+                kind = value.__class__
+                if (
+                    count == 1
+                    and buffer._pending_counts is None
+                    and (
+                        kind is float
+                        or (
+                            kind is torch.Tensor
+                            and not value.ndim
+                            and not value.requires_grad
+                            and value._base is None
+                        )
+                    )
+                ):
+                    # HistoryBuffer._push's path for a float or a detached 0-d tensor
+                    # counted once, inline: one call (the append) instead of two or three.
+                    if kind is not float:
+                        buffer._pending_tensors += 1
+                    buffer._pending.append(value)
+                    n = buffer._pending_n = buffer._pending_n + 1
+                    if n % _CHUNK == 0:
+                        buffer._compact()
+                else:
+                    buffer._push(value, count)  # count checked above
             else:
                 if not isinstance(key, str):
                     raise TypeError(f"a scalar key must be a str, got {type(key).__name__}")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
 
-__all__ = ["BaseLoop", "iterate_without_rng", "resumable_sampler"]
+__all__ = ["BaseLoop", "iterate_without_rng", "resumable_sampler", "stage_caller"]
 
 
 class BaseLoop:
@@ -61,3 +61,14 @@ def resumable_sampler(loader: DataLoader) -> Any | None:
     if hasattr(sampler, "advance") and hasattr(sampler, "state_dict"):
         return sampler
     return None
+
+
+def stage_caller(runner: Any) -> Callable[..., None]:
+    """What a loop calls a hook stage through: ``runner.call_hook`` or its equivalent.
+
+    A camshaft Runner that does not override ``call_hook`` hands back its dispatcher's
+    ``call`` with the runner bound (one Python call per stage instead of two); any
+    other runner, a subclass overriding ``call_hook`` included, gets ``call_hook``.
+    """
+    direct = getattr(runner, "_direct_hook_caller", None)
+    return runner.call_hook if direct is None else direct()

@@ -11,13 +11,18 @@ killed after any iteration resumes without replaying or skipping a batch.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from torch.utils.data import DataLoader
 
 from camshaft.runner._registry import LOOPS
-from camshaft.runner.loops._base import BaseLoop, iterate_without_rng, resumable_sampler
+from camshaft.runner.loops._base import (
+    BaseLoop,
+    iterate_without_rng,
+    resumable_sampler,
+    stage_caller,
+)
 
 __all__ = ["EpochBasedTrainLoop", "IterBasedTrainLoop"]
 
@@ -52,6 +57,9 @@ class _TrainLoop(BaseLoop):
         self._batch_size: int | None = batch_size if isinstance(batch_size, int) else None
         self._skip_batches = 0
         self._stepped = False  # True between train_step and the end of after_train_iter
+        # Bound by run() for the iterations of one run: see stage_caller().
+        self._call_stage: Callable[..., None] | None = None
+        self._optim_wrapper: Any = None
 
     @property
     def epoch(self) -> int:
@@ -66,9 +74,10 @@ class _TrainLoop(BaseLoop):
     def run_iter(self, batch_idx: int, data_batch: Any) -> None:
         """One training iteration: hooks around ``model.train_step``."""
         runner = self._runner
-        call = runner.call_hook
+        call = self._call_stage or runner.call_hook
         call("before_train_iter", batch_idx=batch_idx, data_batch=data_batch)
-        outputs = runner.model.train_step(data_batch, optim_wrapper=runner.optim_wrapper)
+        optim_wrapper = self._optim_wrapper or runner.optim_wrapper
+        outputs = runner.model.train_step(data_batch, optim_wrapper=optim_wrapper)
         self._batch_in_epoch += 1
         if self._sampler is not None and self._batch_size is not None:
             self._sampler.advance(self._batch_size)
@@ -76,6 +85,15 @@ class _TrainLoop(BaseLoop):
         call("after_train_iter", batch_idx=batch_idx, data_batch=data_batch, outputs=outputs)
         self._stepped = False
         self._iter += 1
+
+    def _bind_run(self) -> None:
+        """Bind what every iteration of this run calls (two calls fewer per iteration)."""
+        runner = self._runner
+        self._call_stage = stage_caller(runner)
+        self._optim_wrapper = runner.optim_wrapper
+
+    def _unbind_run(self) -> None:
+        self._call_stage = self._optim_wrapper = None
 
     def _batches(self) -> Iterator[Any]:
         """This epoch's remaining batches, from the saved position after a resume."""
@@ -165,10 +183,14 @@ class EpochBasedTrainLoop(_TrainLoop):
         """Train until ``max_epochs`` or until a hook sets ``stop_training``."""
         runner = self._runner
         runner.call_hook("before_train")
-        while self._epoch < self._max_epochs and not self.stop_training:
-            self.run_epoch()
-            if self._should_validate():
-                runner.val_loop.run()
+        self._bind_run()
+        try:
+            while self._epoch < self._max_epochs and not self.stop_training:
+                self.run_epoch()
+                if self._should_validate():
+                    runner.val_loop.run()
+        finally:
+            self._unbind_run()
         _wait_for_checkpoints(runner)
         runner.call_hook("after_train")
         return runner.model
@@ -266,12 +288,16 @@ class IterBasedTrainLoop(_TrainLoop):
         runner.call_hook("before_train_epoch")
         runner.model.train()
         batches = self._stream()
-        while self._iter < self._max_iters and not self.stop_training:
-            data_batch = next(batches)
-            self.run_iter(self._iter, data_batch)
-            if self._should_validate():
-                runner.val_loop.run()
-                runner.model.train()
+        self._bind_run()
+        try:
+            while self._iter < self._max_iters and not self.stop_training:
+                data_batch = next(batches)
+                self.run_iter(self._iter, data_batch)
+                if self._should_validate():
+                    runner.val_loop.run()
+                    runner.model.train()
+        finally:
+            self._unbind_run()
         runner.call_hook("after_train_epoch")
         _wait_for_checkpoints(runner)
         runner.call_hook("after_train")

@@ -140,6 +140,37 @@ class OptimWrapper:
             self._inner_count += 1
             self.zero_grad(**(zero_kwargs or {}))
             return
+        cls = type(self)
+        if (
+            self._accumulative_counts == 1
+            and cls.scale_loss is OptimWrapper.scale_loss
+            and cls.should_update is OptimWrapper.should_update
+        ):
+            # Without accumulation every micro-step is a whole window: no scaling, and
+            # always a step. When backward/step/zero_grad are this class's own, their
+            # bodies are run inline: five calls saved on every iteration.
+            if (
+                cls.backward is OptimWrapper.backward
+                and cls.step is OptimWrapper.step
+                and cls.zero_grad is OptimWrapper.zero_grad
+                and self._clipper is None
+            ):
+                loss.backward()
+                self._inner_count += 1
+                optimizer = self.optimizer
+                if step_kwargs:
+                    optimizer.step(**step_kwargs)
+                else:
+                    optimizer.step()
+                if zero_kwargs:
+                    optimizer.zero_grad(**zero_kwargs)
+                else:
+                    optimizer.zero_grad()
+                return
+            self.backward(loss)
+            self.step(**(step_kwargs or {}))
+            self.zero_grad(**(zero_kwargs or {}))
+            return
         self.backward(self.scale_loss(loss))
         if self.should_update():
             self.step(**(step_kwargs or {}))
@@ -221,7 +252,9 @@ class OptimWrapper:
         Returns:
             A context manager.
         """
-        if self.should_sync():
+        if (
+            self._accumulative_counts == 1 and type(self).should_sync is OptimWrapper.should_sync
+        ) or self.should_sync():
             return _NO_CONTEXT
         no_sync = getattr(model, "no_sync", None)
         return _NO_CONTEXT if no_sync is None else no_sync()
