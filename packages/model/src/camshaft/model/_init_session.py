@@ -194,6 +194,8 @@ def _warn_uncovered(
     pending: mat.PendingBuffers,
 ) -> None:
     """One warning naming what was materialised and then set by nothing of ours."""
+    if not (reset or left or pending):
+        return
     buffers = [
         f"{prefix}.{name}" if prefix else name
         for prefix, sub in module.named_modules()

@@ -113,7 +113,16 @@ def _slots(module: nn.Module) -> Iterator[tuple[Slot, bool]]:
 
 def has_meta(module: nn.Module) -> bool:
     """Whether any parameter or buffer of ``module`` is on the meta device."""
-    return any(t.is_meta for t in chain(module.parameters(), module.buffers()))
+    # One walk over the modules, reading their tensor dicts: parameters() and buffers()
+    # would walk the tree twice, with a generator step per tensor.
+    for sub in module.modules():
+        for tensor in sub._parameters.values():
+            if tensor is not None and tensor.is_meta:
+                return True
+        for tensor in sub._buffers.values():
+            if tensor is not None and tensor.is_meta:
+                return True
+    return False
 
 
 def _empty(tensor: torch.Tensor, device: torch.device | str) -> torch.Tensor:
@@ -245,6 +254,8 @@ def fill_uncovered(
     """
     reset_names: list[str] = []
     left: list[tuple[str, nn.Parameter]] = []
+    if not fresh:  # nothing was materialised (the model was built on a real device)
+        return reset_names, left
     for prefix, sub in module.named_modules():
         own = list(sub.named_parameters(recurse=False))
         bare = [(n, p) for n, p in own if id(p) in fresh and record.describe(p) is None]

@@ -612,7 +612,7 @@ class Runner:
             meta=meta,
         )
         self.call_hook("before_save_checkpoint", checkpoint=checkpoint)
-        path = Path(out_dir) / filename
+        path = Path(out_dir, filename)
         return ckpt.write_checkpoint(
             self, checkpoint, path, update_pointer=update_pointer, asynchronous=asynchronous
         )

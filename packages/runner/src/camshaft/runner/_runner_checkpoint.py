@@ -15,6 +15,7 @@ counters) and read it back in ``after_load_checkpoint``.
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import Mapping
@@ -23,12 +24,8 @@ from typing import Any
 
 from camshaft.runner._runner_env import plain_state_dict
 from camshaft.runner._versions import camshaft_versions
-from camshaft.runner.checkpoint import (
-    find_latest_checkpoint,
-    get_rng_state,
-    set_rng_state,
-    write_last_checkpoint,
-)
+from camshaft.runner.checkpoint import find_latest_checkpoint, get_rng_state, set_rng_state
+from camshaft.runner.checkpoint._pointer import write_pointer
 from camshaft.runner.checkpoint._save import prepare_checkpoint_write, write_prepared_checkpoint
 
 __all__ = ["collect_checkpoint", "load_or_resume", "restore_training_state", "write_checkpoint"]
@@ -44,12 +41,17 @@ def collect_checkpoint(
     """Gather the run's state as a plain checkpoint dict (see the module docstring)."""
     loop = runner._train_loop_if_built()
     position = loop.state_dict() if loop is not None else {"epoch": 0, "iter": 0}
+    hub = runner.message_hub.state_dict()
+    versions = camshaft_versions()
+    if hub["runtime_info"].get("camshaft_versions") == versions:
+        # The same dict object in both places: pickle writes it once, then a reference.
+        versions = hub["runtime_info"]["camshaft_versions"]
     info: dict[str, Any] = {
         "epoch": position["epoch"],
         "iter": position["iter"],
         "seed": runner.seed,
         "experiment_name": runner.experiment_name,
-        "camshaft_versions": camshaft_versions(),
+        "camshaft_versions": versions,
         "time": time.strftime("%Y%m%d_%H%M%S", time.localtime()),
     }
     dataset_meta = runner.dataset_meta
@@ -60,7 +62,7 @@ def collect_checkpoint(
     checkpoint: dict[str, Any] = {
         "meta": info,
         "state_dict": plain_state_dict(runner.unwrapped_model),
-        "message_hub": runner.message_hub.state_dict(),
+        "message_hub": hub,
         "rng": get_rng_state(),
     }
     if loop is not None:
@@ -96,12 +98,12 @@ def write_checkpoint(
     if runner.rank != 0:
         return path
     target, to_write = prepare_checkpoint_write(checkpoint, path, snapshot=asynchronous)
-    work_dir = runner.work_dir
+    work_dir = os.fspath(runner.work_dir)
 
     def write() -> None:
         write_prepared_checkpoint(to_write, target)
         if update_pointer:
-            write_last_checkpoint(work_dir, target)
+            write_pointer(work_dir, os.fspath(target))
 
     runner.checkpoint_writer.submit(write, repr(str(target)), asynchronous=asynchronous)
     return path

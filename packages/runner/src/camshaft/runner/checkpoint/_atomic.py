@@ -20,10 +20,10 @@ import contextlib
 import errno
 import os
 import re
-import secrets
+import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from camshaft.init import CheckpointError
 
@@ -39,6 +39,7 @@ __all__ = [
 # errnos meaning "this file system cannot fsync a directory": durability is best-effort
 # there, and the rename has already happened.
 _DIR_FSYNC_UNSUPPORTED = {errno.EINVAL, errno.ENOTSUP, errno.EBADF, errno.EACCES, errno.EISDIR}
+_O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 
 
 class CheckpointSaveError(CheckpointError, OSError):
@@ -50,7 +51,7 @@ class CheckpointSaveError(CheckpointError, OSError):
     """
 
 
-def ensure_writable_dir(directory: Path, what: str = "work_dir") -> None:
+def ensure_writable_dir(directory: str | os.PathLike[str], what: str = "work_dir") -> None:
     """Create ``directory`` (with parents) or raise naming it.
 
     Args:
@@ -63,24 +64,31 @@ def ensure_writable_dir(directory: Path, what: str = "work_dir") -> None:
     Example:
         >>> ensure_writable_dir(Path("work_dirs/exp1"))  # doctest: +SKIP
     """
+    if os.path.isdir(directory):  # the usual case, checked with one stat
+        return
+    name = os.fspath(directory)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        Path(name).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CheckpointSaveError(
-            f"cannot create the {what} {str(directory)!r}: {exc.strerror or exc}. Choose a "
+            f"cannot create the {what} {name!r}: {exc.strerror or exc}. Choose a "
             f"{what} you can write to, or fix its permissions."
         ) from exc
-    if not directory.is_dir():
+    if not os.path.isdir(name):
         raise CheckpointSaveError(
-            f"the {what} {str(directory)!r} exists but is not a directory; choose another path."
+            f"the {what} {name!r} exists but is not a directory; choose another path."
         )
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> Path:
+_P = TypeVar("_P", str, Path)
+
+
+def atomic_write(path: _P, write: Callable[[BinaryIO], None]) -> _P:
     """Write ``path`` atomically: ``write`` fills a temp file that then replaces ``path``.
 
     Args:
-        path: The final file name. Its directory must exist.
+        path: The final file name (a ``str`` or a :class:`~pathlib.Path`). Its
+            directory must exist.
         write: Called once with the open binary temp file; must not close it.
 
     Returns:
@@ -95,21 +103,22 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> Path:
         >>> atomic_write(Path("out/last_checkpoint"), lambda f: f.write(b"epoch_1.pth"))
         ... # doctest: +SKIP
     """
-    directory = path.parent
-    remove_stale_temp_files(path)
-    fd, tmp = _open_temp(path)
+    target = os.fspath(path)
+    directory, name = split_path(target)
+    _remove_stale(directory, name)
+    fd, tmp = _open_temp(directory, name)
     try:
-        with os.fdopen(fd, "wb") as file:
+        with open(fd, "wb") as file:
             write(file)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         if isinstance(exc, OSError) and not isinstance(exc, CheckpointError):
             raise CheckpointSaveError(
-                f"writing {str(path)!r} failed: {exc.strerror or exc}. The previous file, if "
+                f"writing {target!r} failed: {exc.strerror or exc}. The previous file, if "
                 "any, is untouched; check free disk space and permissions."
             ) from exc
         raise
@@ -117,7 +126,36 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> Path:
     return path
 
 
-def fsync_dir(directory: Path) -> None:
+def split_path(path: str) -> tuple[str, str]:
+    """``os.path.split(path)`` in one call on POSIX, with ``'.'`` for no directory.
+
+    Runs of separators collapse, a leading ``//`` too (the same directory on POSIX).
+
+    Example:
+        >>> split_path("work_dirs/exp/epoch_1.pth"), split_path("epoch_1.pth")
+        (('work_dirs/exp', 'epoch_1.pth'), ('.', 'epoch_1.pth'))
+    """
+    if os.altsep is not None:  # Windows: two separators and drive letters
+        head, name = os.path.split(path)
+        return head or os.curdir, name
+    head, sep, name = path.rpartition(os.sep)
+    if not sep:
+        return os.curdir, name
+    if not head:
+        return sep, name
+    if head[-1] == sep:  # 'a//b' or '//b'
+        head = head.rstrip(sep) or sep
+    return head, name
+
+
+def join_path(directory: str, name: str) -> str:
+    """``os.path.join(directory, name)`` for a relative ``name``, in no call on POSIX."""
+    if os.altsep is not None:
+        return os.path.join(directory, name)
+    return directory + name if directory[-1:] == os.sep else f"{directory}{os.sep}{name}"
+
+
+def fsync_dir(directory: str | os.PathLike[str]) -> None:
     """Flush a directory entry to disk, so a rename inside it is durable.
 
     A no-op on Windows and on file systems that cannot fsync a directory.
@@ -148,7 +186,7 @@ def temp_name_pattern(path: Path) -> re.Pattern[str]:
     return re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{16}}\.tmp")
 
 
-def remove_stale_temp_files(path: Path) -> list[Path]:
+def remove_stale_temp_files(path: str | os.PathLike[str]) -> list[Path]:
     """Delete temp files a killed earlier write of ``path`` left behind.
 
     Args:
@@ -161,35 +199,57 @@ def remove_stale_temp_files(path: Path) -> list[Path]:
         >>> remove_stale_temp_files(Path("work_dirs/exp1/epoch_2.pth"))  # doctest: +SKIP
         []
     """
-    pattern = temp_name_pattern(path)
-    removed = []
+    directory, name = split_path(os.fspath(path))
+    return [Path(found) for found in _remove_stale(directory, name)]
+
+
+def _remove_stale(directory: str, name: str) -> list[str]:
+    """:func:`remove_stale_temp_files` on a split path, returning the removed paths."""
     try:
-        entries = list(os.scandir(path.parent))
+        entries = os.listdir(directory)
     except OSError:
         return []
-    for entry in entries:
-        if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
-            try:
-                os.unlink(entry.path)
-            except OSError:
-                continue
-            removed.append(Path(entry.path))
+    prefix = f".{name}."
+    width = len(prefix)
+    # A slice comparison costs no call per entry; only candidates meet the pattern.
+    candidates = [entry for entry in entries if entry[:width] == prefix]
+    if not candidates:
+        return []
+    pattern = temp_name_pattern(Path(name))
+    removed = []
+    for entry in candidates:
+        found = join_path(directory, entry)
+        if not pattern.fullmatch(entry) or not _is_plain_file(found):
+            continue
+        try:
+            os.unlink(found)
+        except OSError:
+            continue
+        removed.append(found)
     return removed
 
 
-def _open_temp(path: Path) -> tuple[int, str]:
-    """Create a fresh hidden temp file beside ``path`` with the default permissions."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+def _is_plain_file(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _open_temp(directory: str, name: str) -> tuple[int, str]:
+    """Create a fresh hidden temp file ``directory/.name.<16 hex>.tmp``, default permissions."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY
     for _ in range(100):
-        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp")
+        tmp = join_path(directory, f".{name}.{os.urandom(8).hex()}.tmp")
         try:
             return os.open(tmp, flags, 0o666), tmp
         except FileExistsError:
             continue
         except OSError as exc:
             raise CheckpointSaveError(
-                f"cannot write into the directory {str(path.parent)!r} (creating a temp file "
-                f"for {path.name!r} failed: {exc.strerror or exc}). Choose a work_dir you can "
+                f"cannot write into the directory {directory!r} (creating a temp file "
+                f"for {name!r} failed: {exc.strerror or exc}). Choose a work_dir you can "
                 "write to, or fix its permissions."
             ) from exc
-    raise CheckpointSaveError(f"could not pick an unused temp file name beside {str(path)!r}")
+    target = join_path(directory, name)
+    raise CheckpointSaveError(f"could not pick an unused temp file name beside {target!r}")

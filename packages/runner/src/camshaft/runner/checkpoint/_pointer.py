@@ -24,6 +24,8 @@ from camshaft.runner.checkpoint._atomic import (
     CheckpointSaveError,
     atomic_write,
     ensure_writable_dir,
+    join_path,
+    split_path,
 )
 
 __all__ = [
@@ -65,25 +67,38 @@ def write_last_checkpoint(
         >>> write_last_checkpoint("work_dirs/exp", "work_dirs/exp/epoch_3.pth")  # doctest: +SKIP
         PosixPath('work_dirs/exp/last_checkpoint')
     """
-    directory = Path(work_dir)
-    target = Path(checkpoint_path)
-    if not target.is_file():
+    directory = os.fspath(work_dir)
+    write_pointer(directory, os.fspath(checkpoint_path))
+    return Path(directory, LAST_CHECKPOINT)
+
+
+def write_pointer(work_dir: str, checkpoint_path: str) -> None:
+    """:func:`write_last_checkpoint` on ``str`` paths, returning nothing (fewer calls).
+
+    Raises:
+        FileNotFoundError, CheckpointSaveError: as :func:`write_last_checkpoint`.
+    """
+    if not os.path.isfile(checkpoint_path):
         raise FileNotFoundError(
-            f"`checkpoint_path` {str(target)!r} is not an existing file; save the checkpoint "
-            "first, then write the pointer to it"
+            f"`checkpoint_path` {checkpoint_path!r} is not an existing file; save the "
+            "checkpoint first, then write the pointer to it"
         )
-    ensure_writable_dir(directory)
-    absolute = target.resolve()
-    try:
-        text = str(absolute.relative_to(directory.resolve()))
-    except ValueError:
-        text = str(absolute)
+    ensure_writable_dir(work_dir)
+    parent, name = split_path(checkpoint_path)
+    if parent == work_dir or parent == work_dir.rstrip(os.sep):
+        text = name  # the usual case: saved straight into work_dir, nothing to resolve
+    else:
+        absolute = Path(checkpoint_path).resolve()
+        try:
+            text = str(absolute.relative_to(Path(work_dir).resolve()))
+        except ValueError:
+            text = str(absolute)
     data = (text + "\n").encode("utf-8")
 
     def write(file: BinaryIO) -> None:
         file.write(data)
 
-    return atomic_write(directory / LAST_CHECKPOINT, write)
+    atomic_write(join_path(work_dir, LAST_CHECKPOINT), write)
 
 
 def read_last_checkpoint(work_dir: str | os.PathLike[str]) -> Path | None:

@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 
 import torch
 
-from camshaft.runner.checkpoint._atomic import atomic_write, ensure_writable_dir
+from camshaft.runner.checkpoint._atomic import atomic_write, ensure_writable_dir, split_path
 
 __all__ = ["check_plain_checkpoint", "save_checkpoint"]
 
@@ -35,6 +35,7 @@ _SCALARS: tuple[type, ...] = (str, bytes, int, float, bool, type(None))
 _KEY_TYPES: tuple[type, ...] = (str, int, float, bool, type(None))
 _TORCH_VALUES: tuple[type, ...] = (torch.Size, torch.dtype, torch.device)
 _TENSORS: tuple[type, ...] = (torch.Tensor, torch.nn.Parameter)
+_LEAVES = _SCALARS + _TENSORS  # what a check without copying need not visit
 _MAX_DEPTH = 200
 
 
@@ -94,21 +95,25 @@ def prepare_checkpoint_write(
     Raises:
         TypeError, ValueError, CheckpointSaveError: as :func:`save_checkpoint`.
     """
-    if not isinstance(path, str | os.PathLike):
+    if isinstance(path, Path):
+        target = path
+    elif isinstance(path, str | os.PathLike):
+        target = Path(path)
+    else:
         raise TypeError(
             f"`path` must be a str or os.PathLike file name, got {type(path).__name__}: {path!r}"
         )
-    target = Path(path)
-    if not target.name or target.is_dir():
+    name = os.fspath(target)
+    if not target.name or os.path.isdir(name):
         raise ValueError(
-            f"`path` must name a file, got the directory {str(target)!r}; pass e.g. "
+            f"`path` must name a file, got the directory {name!r}; pass e.g. "
             f"{str(target / 'epoch_1.pth')!r}"
         )
     if snapshot:
         checkpoint = snapshot_checkpoint(checkpoint)
     else:
         check_plain_checkpoint(checkpoint)
-    ensure_writable_dir(target.parent, "checkpoint directory")
+    ensure_writable_dir(split_path(name)[0], "checkpoint directory")
     return target, checkpoint
 
 
@@ -186,7 +191,8 @@ def _walk(value: Any, depth: int, copy: bool) -> Any:
     """Check (and with ``copy``, copy) a plain tree in one pass, with few calls per node.
 
     No key paths and no cycle set: a cycle ends at ``_MAX_DEPTH`` like any too deep
-    tree, and :func:`_check` then tells which it is.
+    tree, and :func:`_check` then tells which it is. Scalar leaves, most of a
+    checkpoint, are passed over inside the loops rather than by a call each.
     """
     kind = type(value)
     if kind in _SCALARS:
@@ -194,20 +200,33 @@ def _walk(value: Any, depth: int, copy: bool) -> Any:
     if kind is torch.Tensor or kind is torch.nn.Parameter:
         return value.detach().to("cpu", copy=True) if copy else value
     if depth < _MAX_DEPTH:
+        depth += 1
         if kind is dict or kind is OrderedDict:
-            out: dict[Any, Any] | None = ({} if kind is dict else OrderedDict()) if copy else None
+            if copy:
+                out: dict[Any, Any] = {} if kind is dict else OrderedDict()
+                for key, item in value.items():
+                    if type(key) not in _KEY_TYPES:
+                        raise _NotPlain
+                    out[key] = item if type(item) in _SCALARS else _walk(item, depth, copy)
+                return out
             for key, item in value.items():
                 if type(key) not in _KEY_TYPES:
                     raise _NotPlain
-                result = _walk(item, depth + 1, copy)
-                if out is not None:
-                    out[key] = result
-            return value if out is None else out
+                if type(item) not in _LEAVES:
+                    _walk(item, depth, copy)
+            return value
         if kind is list or kind is tuple:
-            items = [_walk(item, depth + 1, copy) for item in value]
-            return (items if kind is list else tuple(items)) if copy else value
-    if depth < _MAX_DEPTH and isinstance(value, _TORCH_VALUES):
-        return value
+            if copy:
+                items = [
+                    item if type(item) in _SCALARS else _walk(item, depth, copy) for item in value
+                ]
+                return items if kind is list else tuple(items)
+            for item in value:
+                if type(item) not in _LEAVES:
+                    _walk(item, depth, copy)
+            return value
+        if isinstance(value, _TORCH_VALUES):
+            return value
     raise _NotPlain
 
 

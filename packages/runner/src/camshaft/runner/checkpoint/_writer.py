@@ -72,7 +72,10 @@ class CheckpointWriter:
             Exception: With ``asynchronous=False``, whatever ``job`` raises.
         """
         if not asynchronous:
-            self.wait()
+            # Read without the lock (what wait() would find under it): a worker clears
+            # _busy only after recording any failure, so False means nothing is pending.
+            if self._busy or self._failure is not None:
+                self.wait()
             job()
             return
         with self._condition:

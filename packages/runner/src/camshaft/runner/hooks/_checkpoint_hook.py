@@ -161,7 +161,7 @@ class CheckpointHook(Hook):
         """Resolve the directory the checkpoints go to, and log it."""
         work_dir = os.fspath(runner.work_dir)
         directory = work_dir if self.out_dir is None else self.out_dir
-        if os.path.abspath(directory) != os.path.abspath(work_dir):
+        if self.out_dir is not None and os.path.abspath(directory) != os.path.abspath(work_dir):
             directory = os.path.join(directory, os.path.basename(work_dir.rstrip(os.sep)))
         self._checkpoint_dir = directory
         self._max_iters = runner.max_iters

@@ -276,5 +276,20 @@ class Hook:
             >>> Saver().get_triggered_stages()
             ['before_save_checkpoint']
         """
-        cls = type(self)
-        return [stage for stage in Hook.stages if getattr(cls, stage) is not getattr(Hook, stage)]
+        # Read the class dicts along the MRO instead of two getattr calls per stage: the
+        # first class defining a stage is the one getattr would find.
+        found: dict[str, object] = {}
+        for klass in type(self).__mro__:
+            if klass is Hook:
+                break
+            for name, value in klass.__dict__.items():
+                if name in _STAGE_SET and name not in found:
+                    found[name] = value
+        return [
+            stage for stage in Hook.stages if stage in found and found[stage] is not _BASE[stage]
+        ]
+
+
+_STAGE_SET = frozenset(Hook.stages)
+# Hook's own stage functions, as its class dict holds them (what getattr returns too).
+_BASE = {stage: Hook.__dict__[stage] for stage in Hook.stages}

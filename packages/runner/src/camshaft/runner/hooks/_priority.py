@@ -83,7 +83,8 @@ def get_priority(priority: int | str | Priority) -> int:
 
 def priority_label(value: int) -> str:
     """Return the level name of ``value`` when it has one, else the number as text."""
-    try:
-        return Priority(value).name
-    except ValueError:
-        return str(value)
+    name = _LABELS.get(value)
+    return str(value) if name is None else name
+
+
+_LABELS = {int(member): member.name for member in Priority}

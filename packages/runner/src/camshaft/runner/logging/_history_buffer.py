@@ -19,7 +19,7 @@ MMEngine appends with ``np.append``, which copies the whole history on every upd
   when 65536 values pile up unread, or when one key mixes floats and tensors in a
   1024-value chunk.
 * **Plain results.** Statistics are Python floats; ``state_dict()`` holds only
-  lists, floats, ints and None.
+  bytes, ints and floats (see :meth:`HistoryBuffer.state_dict`).
 
 Statistics follow MMEngine: ``mean`` is ``sum(values) / sum(counts)`` over the last
 ``window_size`` updates; ``max``/``min`` ignore counts; ``current`` is the last value.
@@ -45,6 +45,9 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 _INITIAL_CAPACITY = 64
 _CHUNK = 1024  # pending tensors stacked into one device tensor
 _PENDING_LIMIT = 65536  # pending values that force a conversion
+_DEFAULT_MAX_LENGTH = 1_000_000
+_WIRE = np.dtype("<f8")  # how state_dict() stores histories, whatever the machine's byte order
+_NATIVE_IS_WIRE = np.dtype(np.float64) == _WIRE
 
 
 class HistoryBuffer:
@@ -74,7 +77,7 @@ class HistoryBuffer:
         self,
         log_history: Sequence[Any] = (),
         count_history: Sequence[float] = (),
-        max_length: int = 1_000_000,
+        max_length: int = _DEFAULT_MAX_LENGTH,
     ) -> None:
         if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
             raise ValueError(f"`max_length` must be a positive int, got {max_length!r}")
@@ -350,47 +353,68 @@ class HistoryBuffer:
     # --- state ----------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """The buffer as tensors and plain Python types (``torch.load(weights_only=True)``).
+        """The buffer as plain Python types (``torch.load(weights_only=True)`` reads them).
 
-        The history is stored as float64 tensors, not lists: a checkpoint then pickles
-        one object per buffer instead of one per value.
+        ``values`` is the retained history, oldest first, as little-endian float64
+        ``bytes``: one pickled object however long the history, and far cheaper to
+        pickle than a tensor. The other keys are present only when they differ from
+        the default, since each saved object costs a checkpoint some calls:
+        ``max_length`` (default 1,000,000); ``counts``, as ``values``, when a count
+        other than 1 was recorded; ``evicted``, when values fell off the ring:
+        ``(n, sum, count sum, min, max)`` of those values.
+
+        Example:
+            >>> buffer = HistoryBuffer([1.0, 2.0], [1, 1], max_length=10)
+            >>> state = buffer.state_dict()
+            >>> sorted(state), np.frombuffer(state["values"], "<f8").tolist()
+            (['max_length', 'values'], [1.0, 2.0])
         """
-        values, counts = self.data
-        n, total, count, low, high = self._evicted
-        return {
-            "values": torch.from_numpy(values.astype(np.float64, copy=True)),
-            "counts": None
-            if self._counts is None
-            else torch.from_numpy(counts.astype(np.float64, copy=True)),
-            "max_length": self.max_length,
-            "evicted": {"n": n, "sum": total, "count": count, "min": low, "max": high},
-        }
+        if self._pending_n:
+            self._flush()
+        size = self._size
+        state: dict[str, Any] = {"values": _wire_bytes(self._last(self._values, size))}
+        if self.max_length != _DEFAULT_MAX_LENGTH:
+            state["max_length"] = self.max_length
+        if self._counts is not None:
+            state["counts"] = _wire_bytes(self._last(self._counts, size))
+        if self._evicted[0]:
+            state["evicted"] = tuple(self._evicted)
+        return state
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Any]) -> HistoryBuffer:
         """Rebuild a buffer from :meth:`state_dict`'s output.
 
+        Also reads the layouts earlier versions wrote: histories as float64 tensors
+        or lists, ``counts`` as None, ``evicted`` as a dict.
+
         Raises:
-            ValueError: ``state`` lacks ``values`` or ``max_length``, or is malformed.
+            ValueError: ``state`` lacks ``values``, or is malformed.
         """
-        if not isinstance(state, Mapping) or "values" not in state or "max_length" not in state:
+        if not isinstance(state, Mapping) or "values" not in state:
             raise ValueError(
-                "a HistoryBuffer state must be a dict with 'values' and 'max_length' "
-                f"(from HistoryBuffer.state_dict()), got {state!r:.200}"
+                "a HistoryBuffer state must be a dict with 'values' (from "
+                f"HistoryBuffer.state_dict()), got {state!r:.200}"
             )
-        values = _as_list(state["values"])
+        values = _as_array(state["values"], "values")
         counts = state.get("counts")
-        counts = None if counts is None else _as_list(counts)
-        buffer = cls(values, [1.0] * len(values) if counts is None else counts, state["max_length"])
+        counts = None if counts is None else _as_array(counts, "counts")
+        if counts is not None and counts.shape != values.shape:
+            raise ValueError(
+                f"'counts' must hold one count per value, got {counts.shape[0]} counts for "
+                f"{values.shape[0]} values"
+            )
+        if counts is not None and not bool((counts > 0).all()):
+            raise ValueError("every count in 'counts' must be a positive number")
+        buffer = cls(max_length=state.get("max_length", _DEFAULT_MAX_LENGTH))
+        if values.shape[0]:
+            buffer._extend(values, counts)  # type: ignore[arg-type]
         evicted = state.get("evicted")
         if evicted is not None:
-            buffer._evicted = [
-                int(evicted["n"]),
-                float(evicted["sum"]),
-                float(evicted["count"]),
-                float(evicted["min"]),
-                float(evicted["max"]),
-            ]
+            if isinstance(evicted, Mapping):  # the layout of earlier versions
+                evicted = [evicted[key] for key in ("n", "sum", "count", "min", "max")]
+            n, total, count, low, high = evicted
+            buffer._evicted = [int(n), float(total), float(count), float(low), float(high)]
         return buffer
 
     def __getstate__(self) -> dict[str, Any]:
@@ -430,9 +454,21 @@ def _as_float(value: Any) -> float:
     )
 
 
-def _as_list(values: Any) -> list[Any]:
-    """A saved history as a list: tensors (the current format) or lists (older states)."""
-    if isinstance(values, torch.Tensor):
-        result: list[Any] = values.tolist()
-        return result
-    return list(values)
+def _wire_bytes(array: np.ndarray) -> bytes:
+    """A float64 array as little-endian bytes (no conversion on a little-endian machine)."""
+    return array.tobytes() if _NATIVE_IS_WIRE else array.astype(_WIRE).tobytes()
+
+
+def _as_array(values: Any, name: str) -> np.ndarray:
+    """A saved history as a 1-d float64 array: bytes (the current layout), a tensor or a list."""
+    if isinstance(values, bytes):
+        if len(values) % 8:
+            raise ValueError(f"{name!r} must hold whole float64 values, got {len(values)} bytes")
+        array = np.frombuffer(values, dtype=_WIRE)
+    elif isinstance(values, torch.Tensor):
+        array = values.detach().cpu().to(torch.float64).numpy()
+    else:
+        array = np.asarray(list(values), dtype=np.float64)
+    if array.ndim != 1:
+        raise ValueError(f"{name!r} must be one-dimensional, got shape {array.shape}")
+    return array.astype(np.float64, copy=False)

@@ -11,8 +11,8 @@ What it promises beyond MMEngine:
   stored as it is and converted, for every key of the hub at once, when a statistic is
   read (see :class:`~camshaft.runner.logging.HistoryBuffer`). The cost per update is
   constant however long training runs, and so is the memory (bounded buffers).
-* :meth:`MessageHub.state_dict` holds only plain types — lists, floats, ints, str,
-  dicts, and tensors in runtime info — so a checkpoint holding it loads with
+* :meth:`MessageHub.state_dict` holds only plain types — bytes, lists, floats, ints,
+  str, dicts, and tensors in runtime info — so a checkpoint holding it loads with
   ``torch.load(weights_only=True)``.
 
 Named instances: ``MessageHub.get_instance(name)`` and ``get_current_instance()`` work
@@ -38,6 +38,8 @@ __all__ = ["MessageHub"]
 _DEFAULT_NAME = "camshaft"
 _STATE_KEYS = ("log_scalars", "runtime_info", "resumed_keys")
 _PLAIN_SCALARS = (float, int, torch.Tensor)  # types of scalar values that are not mappings
+# Values saved as they are; exact types, so the common case costs no isinstance call.
+_ATOMS = frozenset({str, int, float, bool, type(None)})
 
 
 class MessageHub:
@@ -288,26 +290,32 @@ class MessageHub:
     def state_dict(self) -> dict[str, Any]:
         """The resumable keys as plain types, for a checkpoint.
 
-        Scalars become ``HistoryBuffer.state_dict()`` dicts (float64 tensors). Runtime
-        info keeps None, bool, int, float, str, tensors (detached, on the CPU) and
-        lists, tuples and dicts of them; numpy values become lists or numbers; any other
-        value is left out with a warning naming the key (record it with
-        ``resumed=False`` to silence it).
+        Scalars become ``HistoryBuffer.state_dict()`` dicts (histories as float64
+        bytes). Runtime info keeps None, bool, int, float, str, tensors (detached, on
+        the CPU) and lists, tuples and dicts of them; numpy values become lists or
+        numbers; any other value is left out with a warning naming the key (record it
+        with ``update_info(..., resumed=False)`` to silence it).
+
+        ``resumed_keys`` holds only the flags that the saved keys do not imply: every
+        key under ``log_scalars`` or ``runtime_info`` is resumed, so it lists the keys
+        recorded with ``resumed=False`` (and resumed keys that were left out). Earlier
+        versions listed every key; :meth:`load_state_dict` reads both.
 
         Returns:
             ``{'log_scalars': ..., 'runtime_info': ..., 'resumed_keys': ...}``.
         """
+        resumed = self._resumed_keys
         scalars = {
             key: buffer.state_dict()
             for key, buffer in self._log_scalars.items()
-            if self._resumed_keys.get(key, False)
+            if resumed.get(key)
         }
         info: dict[str, Any] = {}
         for key, value in self._runtime_info.items():
-            if not self._resumed_keys.get(key, False):
+            if key not in resumed or not resumed[key]:
                 continue
             try:
-                info[key] = _plain(value)
+                info[key] = value if type(value) in _ATOMS else _plain(value)
             except TypeError as exc:
                 warnings.warn(
                     f"MessageHub.state_dict() leaves out runtime info {key!r}: {exc}. "
@@ -316,11 +324,12 @@ class MessageHub:
                     UserWarning,
                     stacklevel=2,
                 )
-        return {
-            "log_scalars": scalars,
-            "runtime_info": info,
-            "resumed_keys": dict(self._resumed_keys),
+        flags = {
+            key: flag
+            for key, flag in resumed.items()
+            if not flag or (key not in scalars and key not in info)
         }
+        return {"log_scalars": scalars, "runtime_info": info, "resumed_keys": flags}
 
     def load_state_dict(self, state_dict: Mapping[str, Any] | MessageHub) -> None:
         """Restore what :meth:`state_dict` saved (or copy another hub).
@@ -360,10 +369,14 @@ class MessageHub:
                 raise ValueError(
                     f"`state_dict['log_scalars'][{key!r}]` is malformed: {exc}"
                 ) from exc
+        info = copy.deepcopy(dict(state_dict["runtime_info"]))
+        resumed = self._resumed_keys
         for key, buffer in buffers.items():
             self._add_buffer(key, buffer)
-        self._runtime_info.update(copy.deepcopy(dict(state_dict["runtime_info"])))
-        self._resumed_keys.update(state_dict["resumed_keys"])
+            resumed[key] = True
+        self._runtime_info.update(info)
+        resumed.update(dict.fromkeys(info, True))
+        resumed.update(state_dict["resumed_keys"])  # exceptions (all flags in older layouts)
 
     def __repr__(self) -> str:
         return (
@@ -384,17 +397,22 @@ def _check_count(key: str, count: Any) -> None:
 
 def _plain(value: Any) -> Any:
     """``value`` as types ``torch.load(weights_only=True)`` reads; TypeError otherwise."""
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if type(value) in _ATOMS or value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().clone()
     if isinstance(value, (np.generic, np.ndarray)):
         return value.tolist()
     if isinstance(value, (list, tuple)):
-        items = [_plain(item) for item in value]
+        items = [item if type(item) in _ATOMS else _plain(item) for item in value]
         return items if isinstance(value, list) else tuple(items)
     if isinstance(value, Mapping):
-        return {_plain_key(key): _plain(item) for key, item in value.items()}
+        return {
+            key if type(key) in _ATOMS else _plain_key(key): item
+            if type(item) in _ATOMS
+            else _plain(item)
+            for key, item in value.items()
+        }
     raise TypeError(f"{type(value).__name__} is not a plain type")
 
 

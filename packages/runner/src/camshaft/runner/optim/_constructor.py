@@ -32,6 +32,7 @@ is warned about, and an unknown ``paramwise_cfg`` option or a multiplier without
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import logging
 import warnings
@@ -74,7 +75,20 @@ def _check_mult(value: object, where: str) -> None:
 
 
 def _first_argument(cls: Any) -> str:
-    """The name of the optimizer's first argument (``params`` for torch's)."""
+    """The name of the optimizer's first argument (``params`` for torch's).
+
+    Remembered per class: ``inspect.signature`` costs some 200 calls. The answer is
+    keyed by the class's ``__init__`` and ``__new__`` too, so a class patched since is
+    inspected afresh.
+    """
+    try:
+        return _signature_first_argument(cls, cls.__init__, cls.__new__)
+    except TypeError:  # an unhashable callable: inspect it each time
+        return _signature_first_argument.__wrapped__(cls, cls.__init__, cls.__new__)
+
+
+@functools.lru_cache(maxsize=64)
+def _signature_first_argument(cls: Any, init: object, new: object) -> str:
     try:
         parameters = list(inspect.signature(cls).parameters.values())
     except (TypeError, ValueError):
