@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from types import CodeType, FrameType
@@ -29,6 +30,7 @@ class CallCounter:
 
     def __init__(self, skip: frozenset[CodeType] = frozenset()) -> None:
         self.counts: Counter[tuple[tuple[Any, ...], CodeType | None]] = Counter()
+        self._skip = skip
         counts, skipped = self.counts, skip
 
         def profile(frame: FrameType, event: str, arg: Any) -> None:
@@ -56,11 +58,21 @@ class CallCounter:
 
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
+        """Count on this thread and on every ``threading`` thread started meanwhile.
+
+        A Runner writing checkpoints in the background does that work on a thread of
+        its own; it is still work the run costs. Other threads count into a counter of
+        their own (no two threads update one ``Counter``), added in when the block ends.
+        """
+        others = CallCounter(self._skip)
+        threading.setprofile(others.profile)
         sys.setprofile(self.profile)
         try:
             yield
         finally:
             sys.setprofile(None)
+            threading.setprofile(None)
+            self.counts.update(dict(others.counts))
 
 
 def _framework_caller(frame: FrameType | None) -> CodeType | None:

@@ -35,8 +35,9 @@ thread mostly measures the neighbours; ``--threads 0`` keeps torch's default):
   ``s`` of the second epoch to the end of iteration ``s + m`` (``m`` a multiple of the
   log interval, so log lines count in proportion), over ``m``; ``amortised``: the whole
   ``train()`` over its iterations. The probe that switches the profiler is not counted.
-  ``sys.setprofile`` sees the training thread only; the Runners here write their
-  checkpoints inline (the default), so every call of a save is counted.
+  ``amortised`` also counts every thread started during ``train()`` (a background
+  checkpoint writer's calls are work the run costs); ``per_iter`` counts the training
+  thread.
   Where the calls come from: ``by_origin_per_iter`` (package of the called Python
   function, or of the caller of a C function), ``camshaft_top`` (the window's most
   called functions; a C function is shown with its caller), ``camshaft_extra_top``

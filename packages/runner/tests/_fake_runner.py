@@ -230,6 +230,7 @@ class FakeRunner:
         by_epoch: bool = True,
         update_pointer: bool = True,
         asynchronous: bool = False,  # this double always writes inline
+        background_sync: bool = False,  # ... and syncs inline
     ) -> Path:
         path = Path(out_dir) / filename
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ from camshaft.runner.checkpoint import (
     save_checkpoint,
     write_last_checkpoint,
 )
+from camshaft.runner.checkpoint._atomic import stage_write
 
 
 def _temp_files(directory: Path) -> list[str]:
@@ -162,6 +163,56 @@ def test_failure_mid_write_keeps_the_previous_file_and_removes_the_temp(
     assert isinstance(info.value, OSError)
     monkeypatch.undo()
     assert read_checkpoint(path)["meta"]["epoch"] == 1
+    assert _temp_files(tmp_path) == []
+
+
+def test_a_staged_write_is_in_place_only_after_commit(tmp_path: Path) -> None:
+    target = tmp_path / "epoch_1.pth"
+    target.write_bytes(b"previous")
+    staged = stage_write(target, lambda file: file.write(b"new"))
+    assert target.read_bytes() == b"previous"
+    assert len(_temp_files(tmp_path)) == 1
+    staged.commit()
+    assert target.read_bytes() == b"new"
+    assert _temp_files(tmp_path) == []
+
+
+def test_a_discarded_staged_write_leaves_the_previous_file_and_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "epoch_1.pth"
+    target.write_bytes(b"previous")
+    stage_write(target, lambda file: file.write(b"new")).discard()
+    assert target.read_bytes() == b"previous"
+    assert _temp_files(tmp_path) == []
+
+
+def test_a_second_staging_of_a_name_keeps_the_first_temp_awaiting_commit(tmp_path: Path) -> None:
+    """A staged temp file is not stale: another write of the name must not delete it."""
+    target = tmp_path / "latest.pth"
+    first = stage_write(target, lambda file: file.write(b"first"))
+    second = stage_write(target, lambda file: file.write(b"second"))
+    assert len(_temp_files(tmp_path)) == 2
+    first.commit()
+    assert target.read_bytes() == b"first"
+    second.commit()
+    assert target.read_bytes() == b"second"
+    assert _temp_files(tmp_path) == []
+
+
+def test_a_failing_commit_removes_the_temp_and_keeps_the_previous_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "epoch_1.pth"
+    target.write_bytes(b"previous")
+    staged = stage_write(target, lambda file: file.write(b"new"))
+
+    def no_space(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(CheckpointSaveError, match="No space left on device"):
+        staged.commit()
+    monkeypatch.undo()
+    assert target.read_bytes() == b"previous"
     assert _temp_files(tmp_path) == []
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import torch
 from camshaft.runner import Runner
 from camshaft.runner import _runner_checkpoint as runner_checkpoint
 from camshaft.runner.checkpoint import CheckpointSaveError
+from camshaft.runner.checkpoint._atomic import StagedWrite
 from camshaft.runner.hooks import CheckpointHook, Hook, HookError
 
 
@@ -51,13 +53,22 @@ class RecordState(Hook):
         }
 
 
-@pytest.mark.parametrize("async_write", [True, False])
-def test_each_checkpoint_holds_the_state_at_its_save(tmp_path: Path, async_write: bool) -> None:
+@pytest.mark.parametrize(
+    "hook_cfg",
+    [
+        dict(async_write=True),
+        dict(),  # the default: written on the training thread, synced in the background
+        dict(background_sync=False),  # every step on the training thread
+    ],
+)
+def test_each_checkpoint_holds_the_state_at_its_save(
+    tmp_path: Path, hook_cfg: dict[str, bool]
+) -> None:
     recorder = RecordState()
     runner = Runner(
         **_kwargs(
             tmp_path,
-            default_hooks=dict(checkpoint=dict(async_write=async_write)),
+            default_hooks=dict(checkpoint=hook_cfg),
             custom_hooks=[recorder],
         )
     )
@@ -161,3 +172,59 @@ def test_bad_checkpoint_content_raises_on_the_training_thread(tmp_path: Path) ->
 def test_async_write_must_be_a_bool() -> None:
     with pytest.raises(TypeError, match="`async_write` must be a bool, got 'yes'"):
         CheckpointHook(async_write="yes")  # type: ignore[arg-type]
+
+
+def test_background_sync_puts_the_file_and_pointer_in_place_after_the_disk_waits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = Runner(**_kwargs(tmp_path))
+    runner.save_checkpoint(tmp_path, "epoch_1.pth")  # inline: done on return
+    gate = threading.Event()
+    commit = StagedWrite.commit
+
+    def gated(self: StagedWrite) -> None:
+        gate.wait(5)
+        commit(self)
+
+    monkeypatch.setattr(StagedWrite, "commit", gated)
+    runner.save_checkpoint(tmp_path, "epoch_2.pth", background_sync=True)
+    # Serialised into its temp file; the rename and the pointer wait for the fsync.
+    assert not (tmp_path / "epoch_2.pth").exists()
+    assert len(list(tmp_path.glob(".epoch_2.pth.*.tmp"))) == 1
+    assert (tmp_path / "last_checkpoint").read_text().strip() == "epoch_1.pth"
+    gate.set()
+    runner.wait_for_checkpoint_writes()
+    assert (tmp_path / "last_checkpoint").read_text().strip() == "epoch_2.pth"
+    assert torch.load(tmp_path / "epoch_2.pth", weights_only=True)["meta"]["epoch"] == 0
+    assert not list(tmp_path.glob(".*.tmp"))
+    runner.close()
+
+
+def test_a_failed_background_sync_stops_training_and_keeps_the_last_good_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from camshaft.runner.checkpoint import _atomic
+
+    replace = os.replace
+
+    def full_disk_for_epoch_2(source: str, target: str) -> None:
+        if target.endswith("epoch_2.pth"):
+            raise OSError(28, "No space left on device")
+        replace(source, target)
+
+    monkeypatch.setattr(_atomic.os, "replace", full_disk_for_epoch_2)
+    runner = Runner(**_kwargs(tmp_path))
+    with pytest.raises((HookError, CheckpointSaveError)) as info:
+        runner.train()
+    error = info.value.__cause__ if isinstance(info.value, HookError) else info.value
+    assert isinstance(error, CheckpointSaveError)
+    assert "epoch_2.pth" in str(error)
+    assert not (tmp_path / "epoch_2.pth").exists()
+    assert not (tmp_path / "epoch_3.pth").exists()  # nothing after the failure lands
+    assert not list(tmp_path.glob(".*.tmp"))
+    assert (tmp_path / "last_checkpoint").read_text().strip() == "epoch_1.pth"
+
+
+def test_background_sync_must_be_a_bool() -> None:
+    with pytest.raises(TypeError, match="`background_sync` must be a bool, got 1"):
+        CheckpointHook(background_sync=1)  # type: ignore[arg-type]

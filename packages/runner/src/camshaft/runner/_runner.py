@@ -358,8 +358,8 @@ class Runner:
             if self._optim_wrapper_cfg is None:
                 raise RuntimeError("the Runner was built without `optim_wrapper`")
             self._optim_wrapper = build_optim_wrapper(self.model, self._optim_wrapper_cfg)
-            self._scale_lr()
-            self._install_guards()
+            build.scale_lr(self, self._auto_scale_lr)
+            build.install_guards(self)
         return self._optim_wrapper
 
     @property
@@ -377,33 +377,6 @@ class Runner:
                 max_iters=loop.max_iters,
             )
         return self._param_schedulers
-
-    def _scale_lr(self) -> None:
-        cfg = dict(self._auto_scale_lr or {})
-        if not cfg.get("enable", False):
-            return
-        if "base_batch_size" not in cfg:
-            raise ConfigError(f"`auto_scale_lr` = {cfg!r} needs 'base_batch_size'")
-        batch_size = self.train_loop.dataloader.batch_size or 1
-        ratio = self.world_size * batch_size / cfg["base_batch_size"]
-        wrappers = build.optim_wrappers(self._optim_wrapper)
-        for wrapper in wrappers:
-            for group in wrapper.param_groups:
-                group["lr"] = group["lr"] * ratio
-        self.logger.info("auto_scale_lr: learning rates scaled by %.4g", ratio)
-
-    def _install_guards(self) -> None:
-        from camshaft.runner.optim import NonFiniteGuard
-
-        policy = self.cfg.get("nonfinite", "error")
-        for wrapper in build.optim_wrappers(self._optim_wrapper):
-            wrapper.loss_guard = NonFiniteGuard.create(
-                policy,
-                terms_source=self.unwrapped_model,
-                position=self._position,
-                distributed=self.world_size > 1,
-                on_skip=self.logger.warning,
-            )
 
     def _position(self) -> str:
         return f"iteration {self.iter + 1} (epoch {self.epoch + 1})"
@@ -590,6 +563,7 @@ class Runner:
         by_epoch: bool = True,
         update_pointer: bool = True,
         asynchronous: bool = False,
+        background_sync: bool = False,
         file_client_args: Any = None,
         backend_args: Any = None,
     ) -> Path:
@@ -599,6 +573,8 @@ class Runner:
         it. ``update_pointer`` moves ``work_dir/last_checkpoint`` to the new file.
         ``asynchronous=True`` returns once the state is copied; the file is written
         in the background (see :meth:`wait_for_checkpoint_writes`).
+        ``background_sync=True`` returns once the file is written under a temp name;
+        ``fsync``, the rename and the pointer follow in the background.
 
         Returns:
             The checkpoint's path.
@@ -614,5 +590,10 @@ class Runner:
         self.call_hook("before_save_checkpoint", checkpoint=checkpoint)
         path = Path(out_dir, filename)
         return ckpt.write_checkpoint(
-            self, checkpoint, path, update_pointer=update_pointer, asynchronous=asynchronous
+            self,
+            checkpoint,
+            path,
+            update_pointer=update_pointer,
+            asynchronous=asynchronous,
+            background_sync=background_sync,
         )

@@ -22,6 +22,8 @@ __all__ = [
     "merge_default_hooks",
     "build_evaluator",
     "build_loop",
+    "scale_lr",
+    "install_guards",
 ]
 
 DEFAULT_HOOKS: dict[str, dict[str, Any]] = {
@@ -282,3 +284,37 @@ def build_visualizer(visualizer: Any, name: str, log_dir: str) -> Any:
     cfg.setdefault("save_dir", os.path.join(log_dir, "vis_data"))
     unique = unique_name(name, Visualizer.check_instance_created)
     return Visualizer.get_instance(unique, **cfg)
+
+
+def scale_lr(runner: Any, auto_scale_lr: Mapping[str, Any] | None) -> None:
+    """Apply ``auto_scale_lr``: scale every group's lr by world size x batch size / base.
+
+    Raises:
+        ConfigError: ``auto_scale_lr`` is enabled without ``base_batch_size``.
+    """
+    cfg = dict(auto_scale_lr or {})
+    if not cfg.get("enable", False):
+        return
+    if "base_batch_size" not in cfg:
+        raise ConfigError(f"`auto_scale_lr` = {cfg!r} needs 'base_batch_size'")
+    batch_size = runner.train_loop.dataloader.batch_size or 1
+    ratio = runner.world_size * batch_size / cfg["base_batch_size"]
+    for wrapper in optim_wrappers(runner._optim_wrapper_if_built()):
+        for group in wrapper.param_groups:
+            group["lr"] = group["lr"] * ratio
+    runner.logger.info("auto_scale_lr: learning rates scaled by %.4g", ratio)
+
+
+def install_guards(runner: Any) -> None:
+    """Give every optim wrapper the run's non-finite loss guard (``cfg.nonfinite``)."""
+    from camshaft.runner.optim import NonFiniteGuard
+
+    policy = runner.cfg.get("nonfinite", "error")
+    for wrapper in optim_wrappers(runner._optim_wrapper_if_built()):
+        wrapper.loss_guard = NonFiniteGuard.create(
+            policy,
+            terms_source=runner.unwrapped_model,
+            position=runner._position,
+            distributed=runner.world_size > 1,
+            on_skip=runner.logger.warning,
+        )

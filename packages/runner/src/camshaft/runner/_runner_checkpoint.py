@@ -26,7 +26,11 @@ from camshaft.runner._runner_env import plain_state_dict
 from camshaft.runner._versions import camshaft_versions
 from camshaft.runner.checkpoint import find_latest_checkpoint, get_rng_state, set_rng_state
 from camshaft.runner.checkpoint._pointer import write_pointer
-from camshaft.runner.checkpoint._save import prepare_checkpoint_write, write_prepared_checkpoint
+from camshaft.runner.checkpoint._save import (
+    prepare_checkpoint_write,
+    stage_prepared_checkpoint,
+    write_prepared_checkpoint,
+)
 
 __all__ = ["collect_checkpoint", "load_or_resume", "restore_training_state", "write_checkpoint"]
 
@@ -87,25 +91,43 @@ def write_checkpoint(
     *,
     update_pointer: bool,
     asynchronous: bool = False,
+    background_sync: bool = False,
 ) -> Path:
     """Write ``checkpoint`` atomically on rank 0, then move the pointer.
 
     Bad input (a value that is not plain data, an unwritable directory) raises here.
     With ``asynchronous=True`` the checkpoint is copied (:func:`snapshot_checkpoint`)
     and the file writes are queued on ``runner.checkpoint_writer``; they run in order
-    after the writes queued before them.
+    after the writes queued before them. With ``background_sync=True`` (and not
+    ``asynchronous``) the checkpoint is serialised into its temp file here, and only
+    the rest (``fsync``, rename, the pointer) is queued.
     """
     if runner.rank != 0:
         return path
     target, to_write = prepare_checkpoint_write(checkpoint, path, snapshot=asynchronous)
     work_dir = os.fspath(runner.work_dir)
+    writer = runner.checkpoint_writer
+    if background_sync and not asynchronous:
+        staged = stage_prepared_checkpoint(to_write, target)
+
+        def finish() -> None:
+            staged.commit()
+            if update_pointer:
+                write_pointer(work_dir, staged.target)
+
+        try:
+            writer.submit(finish, repr(str(target)), asynchronous=True)
+        except BaseException:
+            staged.discard()  # an earlier background write failed: raised here
+            raise
+        return path
 
     def write() -> None:
         write_prepared_checkpoint(to_write, target)
         if update_pointer:
             write_pointer(work_dir, os.fspath(target))
 
-    runner.checkpoint_writer.submit(write, repr(str(target)), asynchronous=asynchronous)
+    writer.submit(write, repr(str(target)), asynchronous=asynchronous)
     return path
 
 

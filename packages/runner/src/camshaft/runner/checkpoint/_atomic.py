@@ -23,16 +23,18 @@ import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, NoReturn, TypeVar
 
 from camshaft.init import CheckpointError
 
 __all__ = [
     "CheckpointSaveError",
+    "StagedWrite",
     "atomic_write",
     "ensure_writable_dir",
     "fsync_dir",
     "remove_stale_temp_files",
+    "stage_write",
     "temp_name_pattern",
 ]
 
@@ -103,27 +105,101 @@ def atomic_write(path: _P, write: Callable[[BinaryIO], None]) -> _P:
         >>> atomic_write(Path("out/last_checkpoint"), lambda f: f.write(b"epoch_1.pth"))
         ... # doctest: +SKIP
     """
+    stage_write(path, write).commit()
+    return path
+
+
+class StagedWrite:
+    """A file written under its temp name, not yet synced to disk nor in place.
+
+    Made by :func:`stage_write`; :meth:`commit` finishes the recipe (steps 2-4 of the
+    module docstring), :meth:`discard` abandons it. Until one of them runs, the target
+    still holds its previous file. Splitting the write lets the slow part, waiting
+    for ``fsync``, run on another thread while the caller goes on.
+    """
+
+    def __init__(self, file: BinaryIO, tmp: str, target: str, directory: str) -> None:
+        self._file = file
+        self._tmp = tmp
+        self.target = target
+        """The final file name."""
+        self._directory = directory
+
+    def commit(self) -> None:
+        """``fsync`` the temp file, rename it onto the target and ``fsync`` the directory.
+
+        Raises:
+            CheckpointSaveError: ``fsync`` or the rename failed; the temp file is
+                removed and the target untouched.
+        """
+        try:
+            try:
+                os.fsync(self._file.fileno())
+            finally:
+                self._file.close()
+            os.replace(self._tmp, self.target)
+        except BaseException as exc:
+            _abandon(self._tmp, self.target, exc)
+        finally:
+            _IN_FLIGHT.discard(self._tmp)
+        fsync_dir(self._directory)
+
+    def discard(self) -> None:
+        """Close and remove the temp file; the target keeps its previous file."""
+        self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp)
+        _IN_FLIGHT.discard(self._tmp)
+
+
+def stage_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> StagedWrite:
+    """The first half of :func:`atomic_write`: ``write`` fills a fresh temp file, flushed.
+
+    Args:
+        path: The final file name. Its directory must exist.
+        write: Called once with the open binary temp file; must not close it.
+
+    Returns:
+        The staged file; call :meth:`StagedWrite.commit` (on any thread) to make it
+        durable and put it in place, or :meth:`StagedWrite.discard`.
+
+    Raises:
+        CheckpointSaveError: As :func:`atomic_write`; the temp file is removed.
+
+    Example:
+        >>> staged = stage_write("out/epoch_1.pth", lambda f: f.write(b"data"))  # doctest: +SKIP
+        >>> staged.commit()  # doctest: +SKIP
+    """
     target = os.fspath(path)
     directory, name = split_path(target)
     _remove_stale(directory, name)
     fd, tmp = _open_temp(directory, name)
+    file = open(fd, "wb")  # noqa: SIM115 - kept open until commit() or discard()
     try:
-        with open(fd, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, target)
+        write(file)
+        file.flush()
     except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError) and not isinstance(exc, CheckpointError):
-            raise CheckpointSaveError(
-                f"writing {target!r} failed: {exc.strerror or exc}. The previous file, if "
-                "any, is untouched; check free disk space and permissions."
-            ) from exc
-        raise
-    fsync_dir(directory)
-    return path
+        file.close()
+        _abandon(tmp, target, exc)
+    _IN_FLIGHT.add(tmp)
+    return StagedWrite(file, tmp, target, directory)
+
+
+def _abandon(tmp: str, target: str, exc: BaseException) -> NoReturn:
+    """Remove the temp file; raise ``exc``, an ``OSError`` as a CheckpointSaveError."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    if isinstance(exc, OSError) and not isinstance(exc, CheckpointError):
+        raise CheckpointSaveError(
+            f"writing {target!r} failed: {exc.strerror or exc}. The previous file, if "
+            "any, is untouched; check free disk space and permissions."
+        ) from exc
+    raise exc
+
+
+# Temp files staged and not yet committed: never "stale", even for a second write of
+# the same name staged while the first one waits for its commit on another thread.
+_IN_FLIGHT: set[str] = set()
 
 
 def split_path(path: str) -> tuple[str, str]:
@@ -219,7 +295,7 @@ def _remove_stale(directory: str, name: str) -> list[str]:
     removed = []
     for entry in candidates:
         found = join_path(directory, entry)
-        if not pattern.fullmatch(entry) or not _is_plain_file(found):
+        if found in _IN_FLIGHT or not pattern.fullmatch(entry) or not _is_plain_file(found):
             continue
         try:
             os.unlink(found)

@@ -21,13 +21,19 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import torch
 
-from camshaft.runner.checkpoint._atomic import atomic_write, ensure_writable_dir, split_path
+from camshaft.runner.checkpoint._atomic import (
+    StagedWrite,
+    atomic_write,
+    ensure_writable_dir,
+    split_path,
+    stage_write,
+)
 
 __all__ = ["check_plain_checkpoint", "save_checkpoint"]
 
@@ -123,11 +129,26 @@ def write_prepared_checkpoint(checkpoint: Mapping[str, Any], target: Path) -> Pa
     Raises:
         CheckpointSaveError: The write failed; the previous file at ``target`` is intact.
     """
+    return atomic_write(target, _serializer(checkpoint))
 
+
+def stage_prepared_checkpoint(checkpoint: Mapping[str, Any], target: Path) -> StagedWrite:
+    """Serialise an accepted checkpoint into its temp file; commit it later.
+
+    The target keeps its previous file until :meth:`StagedWrite.commit` (which may
+    run on another thread: the checkpoint's bytes are already in the file).
+
+    Raises:
+        CheckpointSaveError: The write failed; the previous file at ``target`` is intact.
+    """
+    return stage_write(target, _serializer(checkpoint))
+
+
+def _serializer(checkpoint: Mapping[str, Any]) -> Callable[[BinaryIO], None]:
     def write(file: BinaryIO) -> None:
         torch.save(checkpoint, file)
 
-    return atomic_write(target, write)
+    return write
 
 
 def check_plain_checkpoint(checkpoint: Mapping[str, Any]) -> None:

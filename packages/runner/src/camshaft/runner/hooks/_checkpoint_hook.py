@@ -74,7 +74,15 @@ class CheckpointHook(Hook):
             (network file systems): training goes on meanwhile. On a fast local disk it
             gains nothing, because ``torch.save`` holds the GIL while it writes tensor
             data, and it holds one extra CPU copy of the checkpoint until written.
-            Defaults to False (inline).
+            Defaults to False.
+        background_sync: Without ``async_write``, serialise and write the file on
+            the training thread, then leave the waits for the disk (``fsync`` of the
+            file and its directory, the rename, the ``last_checkpoint`` pointer,
+            pruning) to the background writer (camshaft only). Until then the
+            previous checkpoint and pointer stay in place, so a crash meanwhile
+            resumes from them; the same completion and error rules as
+            ``async_write`` hold. False makes each save durable before the hook
+            returns. Defaults to True.
 
     Raises:
         ValueError: An argument has a bad value (``interval`` < 1, ``max_keep_ckpts``
@@ -108,6 +116,7 @@ class CheckpointHook(Hook):
         filename_tmpl: str | None = None,
         save_begin: int = 0,
         async_write: bool = False,
+        background_sync: bool = True,
     ) -> None:
         # -1 (MMEngine's default) means no periodic saves: only the last and the best.
         self.interval = (
@@ -121,6 +130,7 @@ class CheckpointHook(Hook):
             ("save_param_scheduler", save_param_scheduler),
             ("save_last", save_last),
             ("async_write", async_write),
+            ("background_sync", background_sync),
         ):
             if not isinstance(flag, bool):
                 raise TypeError(f"CheckpointHook: `{name}` must be a bool, got {flag!r}")
@@ -129,6 +139,7 @@ class CheckpointHook(Hook):
         self.save_param_scheduler = save_param_scheduler
         self.save_last = save_last
         self.async_write = async_write
+        self.background_sync = background_sync
         if out_dir is not None and not isinstance(out_dir, str | os.PathLike):
             raise TypeError(
                 f"CheckpointHook: `out_dir` must be None, a str or a path, got "
@@ -275,6 +286,7 @@ class CheckpointHook(Hook):
             meta=meta,
             by_epoch=self.by_epoch,
             asynchronous=self.async_write,
+            background_sync=self.background_sync,
         )
         runner.message_hub.update_info("last_ckpt", os.path.join(directory, filename))
         if self.max_keep_ckpts > 0:
@@ -308,7 +320,7 @@ class CheckpointHook(Hook):
         if writer is None:  # a runner without a writer writes inline
             job()
         else:
-            writer.submit(job, what, asynchronous=self.async_write)
+            writer.submit(job, what, asynchronous=self.async_write or self.background_sync)
 
     def _update_best(self, runner: Any, key: str, rule: str | None, value: Any) -> None:
         assert rule is not None  # inferred or checked for every key before training
@@ -350,6 +362,7 @@ class CheckpointHook(Hook):
             by_epoch=False,
             update_pointer=False,
             asynchronous=self.async_write,
+            background_sync=self.background_sync,
         )
         runner.logger.info(
             f"The best checkpoint with {score:0.4f} {key} at {count} {unit} is saved to {filename}."
