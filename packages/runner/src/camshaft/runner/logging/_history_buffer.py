@@ -42,6 +42,9 @@ __all__ = ["HistoryBuffer"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
+# ``ndarray.sum`` is this reduction behind two more calls; the result is the same.
+_add_reduce = np.add.reduce
+
 _INITIAL_CAPACITY = 64
 _CHUNK = 1024  # pending tensors stacked into one device tensor
 _PENDING_LIMIT = 65536  # pending values that force a conversion
@@ -235,10 +238,9 @@ class HistoryBuffer:
             self._counts = counts
 
     def _flush(self) -> None:
-        """Convert every pending tensor (with the sibling buffers', in one batch)."""
+        """Convert every pending value, and the sibling buffers' tensors in the same batch."""
         if self._pending_n:
-            siblings = self._siblings.values() if self._siblings is not None else ()
-            materialize([self, *siblings])
+            materialize((self,), self._siblings.values() if self._siblings is not None else ())
 
     # --- reading --------------------------------------------------------------------
 
@@ -258,13 +260,44 @@ class HistoryBuffer:
 
     def mean(self, window_size: int | None = None) -> float:
         """``sum(values) / sum(counts)`` over the last ``window_size`` updates (all if None)."""
-        values, counts, whole = self._window(window_size)
-        total = float(values.sum())
-        count = float(counts.sum()) if counts is not None else float(values.shape[0])
+        if self._pending_n:
+            pending = self._pending
+            if (
+                not self._pending_tensors
+                and not self._chunks
+                and self._pending_counts is None
+                and type(window_size) is int
+                and 0 < window_size <= self._pending_n
+                and window_size <= self.max_length
+            ):
+                # The window lies in a queue of floats of count 1: no need to move it.
+                # The same float64 sum as over the ring (numpy's, in the same order).
+                total = float(_add_reduce(pending[-window_size:]))  # type: ignore[arg-type]
+                if window_size < self._size + self._pending_n + self._evicted[0]:
+                    return total / window_size
+                return self._whole_mean(total, window_size)
+            self._flush()
+        size = self._size
+        if type(window_size) is int and window_size > 0 and size and self._counts is None:
+            values = self._values
+            end = self._start + size
+            if end <= values.shape[0]:  # the window is one slice of the ring
+                width = window_size if window_size < size else size
+                total = float(_add_reduce(values[end - width : end]))
+                if window_size < size + self._evicted[0]:
+                    return total / width
+                return self._whole_mean(total, width)
+        window, counts, whole = self._window(window_size)
+        total = float(_add_reduce(window))
+        count = float(_add_reduce(counts)) if counts is not None else float(window.shape[0])
         if whole:
             total += self._evicted[1]
             count += self._evicted[2]
         return total / count
+
+    def _whole_mean(self, total: float, width: int) -> float:
+        """The mean of all history: ``total`` of the ``width`` retained values and the evicted."""
+        return (total + self._evicted[1]) / (float(width) + self._evicted[2])
 
     def max(self, window_size: int | None = None) -> float:
         """The largest of the last ``window_size`` values (all if None)."""
@@ -284,9 +317,18 @@ class HistoryBuffer:
         Raises:
             ValueError: Nothing was recorded yet.
         """
-        self._flush()
-        self._check_not_empty()
-        return float(self._values[(self._start + self._size - 1) % self._values.shape[0]])
+        pending = self._pending
+        if pending:
+            last = pending[-1]
+            if type(last) is float:  # queued values follow the ring and the chunks
+                return last
+        if self._pending_n:
+            self._flush()
+        size = self._size
+        if not size:
+            self._check_not_empty()
+        values = self._values
+        return float(values[(self._start + size - 1) % values.shape[0]])
 
     def statistics(self, method_name: str, *args: Any, **kwargs: Any) -> Any:
         """Call the statistic registered as ``method_name`` (``'mean'``, ``'max'``, ...).

@@ -136,6 +136,11 @@ class LogProcessor:
         except (re.error, TypeError) as exc:
             raise ValueError(f"`mean_pattern` must be a regular expression: {exc}") from exc
         self.custom_cfg = check_custom_cfg(custom_cfg, by_epoch)
+        # Caches of what stays the same from one line to the next (see _ScalarPlan,
+        # _TrainFacts); each is checked against what it was built from on every line.
+        self._plans: dict[tuple[str, bool], _ScalarPlan] = {}
+        self._facts: _TrainFacts | None = None
+        self._rate_names: dict[tuple[str, str], str | None] = {}
 
     # --- public -------------------------------------------------------------------------
 
@@ -157,39 +162,60 @@ class LogProcessor:
             ValueError: ``mode`` or ``batch_idx`` is invalid, or the runner lacks the
                 dataloader or ``max_iters`` the line needs.
         """
-        _check_mode(mode, _MODES)
-        _check_batch_idx(batch_idx)
-        custom = _resolve_windows(self.custom_cfg, runner, batch_idx)
-        log_tag = self._collect_scalars(custom, runner, mode, reserve_prefix=False)
+        if mode not in _MODES:
+            _check_mode(mode, _MODES)
+        if type(batch_idx) is not int or batch_idx < 0:
+            _check_batch_idx(batch_idx)
+        custom = _resolve_windows(self.custom_cfg, runner, batch_idx) if self.custom_cfg else []
+        hub = runner.message_hub
+        scalars = hub.log_scalars
+        log_tag = self._collect_scalars(custom, runner, mode, False, scalars)
         tag = (
-            self._collect_scalars(custom, runner, mode, reserve_prefix=True)
+            self._collect_scalars(custom, runner, mode, True, scalars)
             if self.log_with_hierarchy
             else dict(log_tag)
         )
-        parts = [self._iter_header(runner, batch_idx, mode, tag)]
-        rates = []
+        line = self._iter_header(runner, batch_idx, mode, tag)
+        digits = self.num_digits
+        rate_names = self._rate_names
+        rates = ""
+        shown: tuple[str, ...] = ()  # names already on the line
         for key, value in tag.items():
-            if key.endswith("lr"):
-                short = _strip(key, f"{mode}/")
-                log_tag.pop(short, None)
-                rates.append(f"{short}: {value:.{self.num_digits}e}")
+            try:
+                short = rate_names[key, mode]
+            except KeyError:
+                short = rate_names[key, mode] = (
+                    _strip(key, f"{mode}/") if key.endswith("lr") else None
+                )
+            if short is not None:
+                shown += (short,)
+                rates += f" {short}: {value:.{digits}e}"
         if rates:
-            parts.append(" ".join(rates))
-        eta = runner.message_hub.get_info("eta")
+            line += f"  {rates[1:]}"
+        eta = hub.get_info("eta")
         if eta is not None and "time" in log_tag and "data_time" in log_tag:
-            parts.append(f"eta: {datetime.timedelta(seconds=int(eta))}")
-            parts.append(f"time: {self._format(log_tag.pop('time'))}")
-            parts.append(f"data_time: {self._format(log_tag.pop('data_time'))}")
-        memory = _max_memory_mib()
-        if memory is not None:
-            parts.append(f"memory: {memory}")
-            tag["memory"] = memory
-        if mode in ("train", "val"):
+            time, data = log_tag["time"], log_tag["data_time"]
+            time_text = f"{time:.{digits}f}" if type(time) is float else self._format(time)
+            data_text = f"{data:.{digits}f}" if type(data) is float else self._format(data)
+            line += (
+                f"  eta: {datetime.timedelta(seconds=int(eta))}  time: {time_text}"
+                f"  data_time: {data_text}"
+            )
+            shown += ("time", "data_time")
+        # is_initialized first: it is one call, and False whenever CUDA is unused.
+        if torch.cuda.is_initialized():
+            memory = _max_memory_mib()
+            if memory is not None:
+                line += f"  memory: {memory}"
+                tag["memory"] = memory
+        if mode != "test":
+            val = mode == "val"
             for name, value in log_tag.items():
-                if mode == "val" and not name.startswith("loss"):
+                if name in shown or (val and not name.startswith("loss")):
                     continue
-                parts.append(f"{name}: {self._format(value)}")
-        return tag, "  ".join(parts)
+                text = f"{value:.{digits}f}" if type(value) is float else self._format(value)
+                line += f"  {name}: {text}"
+        return tag, line
 
     def get_log_after_epoch(
         self, runner: LogRunner, batch_idx: int, mode: str, with_non_scalar: bool = False
@@ -239,11 +265,40 @@ class LogProcessor:
         tag.update(times)
         return tag, line
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The processor without its caches (they hold the runner's dataloader)."""
+        state = self.__dict__.copy()
+        state.update(_plans={}, _facts=None, _rate_names={})
+        return state
+
     # --- helpers ------------------------------------------------------------------------
 
     def _iter_header(
         self, runner: LogRunner, batch_idx: int, mode: str, tag: dict[str, Any]
     ) -> str:
+        if mode == "train":
+            by_epoch, loader, epoch = self.by_epoch, runner.train_dataloader, runner.epoch
+            facts = self._facts
+            if (
+                facts is None
+                or facts.loader is not loader
+                or facts.epoch != epoch
+                or facts.by_epoch != by_epoch
+            ):
+                facts = self._facts = _TrainFacts(runner, loader, epoch, by_epoch)
+            if by_epoch:
+                width, length = facts.position_width, facts.length
+                tag["epoch"] = facts.epoch + 1
+                header = f"{facts.epoch_header}[{batch_idx + 1:>{width}}/{length}]"
+            else:
+                max_iters = facts.max_iters
+                if max_iters is None:
+                    raise ValueError(
+                        "runner.max_iters is None, but an iteration-based 'train' line needs it"
+                    )
+                header = f"Iter(train) [{runner.iter + 1:>{len(str(max_iters))}}/{max_iters}]"
+            tag["iter"] = 0 if facts.max_iters is None else runner.iter + 1
+            return header
         if self.by_epoch:
             length = _loader_len(runner, mode)
             position = str(batch_idx + 1).rjust(len(str(length)))
@@ -255,13 +310,6 @@ class LogProcessor:
                 width = len(str(max_epochs)) + 3 if max_epochs is not None else 0
                 tag["epoch"] = epoch
                 header = f"Epoch({mode}){f' [{epoch}]'.rjust(width)}[{position}/{length}]"
-        elif mode == "train":
-            if runner.max_iters is None:
-                raise ValueError(
-                    "runner.max_iters is None, but an iteration-based 'train' line needs it"
-                )
-            position = str(runner.iter + 1).rjust(len(str(runner.max_iters)))
-            header = f"Iter(train) [{position}/{runner.max_iters}]"
         else:
             length = _loader_len(runner, mode)
             header = f"Iter({mode}) [{str(batch_idx + 1).rjust(len(str(length)))}/{length}]"
@@ -274,24 +322,34 @@ class LogProcessor:
         runner: LogRunner,
         mode: str,
         reserve_prefix: bool,
+        scalars: Mapping[str, HistoryBuffer] | None = None,
     ) -> dict[str, Any]:
-        prefix = f"{mode}/"
-        start = len(prefix)
-        buffers: dict[str, HistoryBuffer] = {}
-        for key, buffer in runner.message_hub.log_scalars.items():
-            if key.startswith(prefix):
-                buffers[key if reserve_prefix else key[start:]] = buffer
+        if scalars is None:
+            scalars = runner.message_hub.log_scalars
+        keys = tuple(scalars)
+        pattern = self.mean_pattern
+        try:
+            plan = self._plans[mode, reserve_prefix]
+        except KeyError:
+            plan = None
+        if plan is None or plan.keys != keys or plan.pattern is not pattern:
+            plan = self._plans[mode, reserve_prefix] = _ScalarPlan(
+                keys, f"{mode}/", reserve_prefix, pattern
+            )
+        window = self.window_size
         tag: dict[str, Any] = {}
-        for key, buffer in buffers.items():
-            smoothed = self.mean_pattern.search(key) is not None
-            tag[key] = buffer.mean(self.window_size) if smoothed else buffer.current()
+        for key, name, smoothed in plan.entries:
+            buffer = scalars[key]
+            tag[name] = buffer.mean(window) if smoothed else buffer.current()
+        prefix = f"{mode}/"
         for cfg in custom_cfg:
             source, name = cfg["data_src"], cfg.get("log_name", cfg["data_src"])
             if reserve_prefix:
-                source, name = prefix + source, prefix + name
-            if source in buffers:
-                window = {"window_size": cfg["window_size"]} if "window_size" in cfg else {}
-                tag[name] = buffers[source].statistics(cfg["method_name"], **window)
+                name = prefix + name
+            found = scalars.get(prefix + source)
+            if found is not None:
+                window_kw = {"window_size": cfg["window_size"]} if "window_size" in cfg else {}
+                tag[name] = found.statistics(cfg["method_name"], **window_kw)
         return tag
 
     def _collect_non_scalars(self, runner: LogRunner, mode: str) -> dict[str, Any]:
@@ -308,6 +366,77 @@ class LogProcessor:
         if isinstance(value, (torch.Tensor, np.ndarray)):
             return f"\n{value}\n"
         return str(value)
+
+
+class _ScalarPlan:
+    """Which hub keys one mode's scalars come from, their names and statistic.
+
+    Built from the hub's key order and ``mean_pattern``; rebuilt when either changes.
+
+    Args:
+        keys: Every key of the hub, in order.
+        prefix: ``'<mode>/'``; keys without it are left out.
+        reserve_prefix: Name the scalars by their whole key rather than without the prefix.
+        pattern: ``mean_pattern``: a name it matches shows the window mean, others the
+            latest value.
+    """
+
+    __slots__ = ("entries", "keys", "pattern")
+
+    def __init__(
+        self, keys: tuple[str, ...], prefix: str, reserve_prefix: bool, pattern: re.Pattern[str]
+    ) -> None:
+        self.keys = keys
+        self.pattern = pattern
+        entries = []
+        for key in keys:
+            if key.startswith(prefix):
+                name = key if reserve_prefix else key[len(prefix) :]
+                entries.append((key, name, pattern.search(name) is not None))
+        self.entries: tuple[tuple[str, str, bool], ...] = tuple(entries)
+
+
+class _TrainFacts:
+    """What a training line's header needs that is fixed within an epoch.
+
+    Args:
+        runner: The runner to read ``max_epochs``, ``max_iters`` and the length from.
+        loader: ``runner.train_dataloader``, already read.
+        epoch: ``runner.epoch``, already read.
+        by_epoch: Whether the header is epoch-based (then the loader's length is read).
+
+    Raises:
+        ValueError: ``by_epoch`` and the loader is None.
+    """
+
+    __slots__ = (
+        "by_epoch",
+        "epoch",
+        "epoch_header",
+        "length",
+        "loader",
+        "max_iters",
+        "position_width",
+    )
+
+    def __init__(self, runner: LogRunner, loader: Any, epoch: int, by_epoch: bool) -> None:
+        self.loader = loader
+        self.epoch = epoch
+        self.by_epoch = by_epoch
+        self.max_iters = runner.max_iters
+        self.length = 0
+        self.position_width = 0
+        self.epoch_header = ""
+        if by_epoch:
+            if loader is None:
+                raise ValueError(
+                    "runner.train_dataloader is None; a 'train' log line needs its length"
+                )
+            self.length = len(loader)
+            self.position_width = len(str(self.length))
+            max_epochs = runner.max_epochs
+            width = len(str(max_epochs)) + 3 if max_epochs is not None else 0
+            self.epoch_header = f"Epoch(train){f' [{epoch + 1}]'.rjust(width)}"
 
 
 def _check_mode(mode: str, allowed: tuple[str, ...]) -> None:

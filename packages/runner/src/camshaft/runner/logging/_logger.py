@@ -29,8 +29,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TextIO
+
+import torch.distributed as dist
 
 from camshaft.dist import get_rank, is_distributed
 from camshaft.runner.logging._instances import NamedInstances
@@ -53,23 +56,74 @@ _installed: dict[str, Any] = {}
 
 
 class _Formatter(logging.Formatter):
-    """MMEngine's layout: ``time - label - LEVEL - message``; errors add the location."""
+    """MMEngine's layout: ``time - label - LEVEL - message``; errors add the location.
+
+    A plain record (no traceback, no stack) is formatted without the generic
+    ``Formatter.format`` chain; what it sets on the record (``message``, ``asctime``)
+    and the text are the same.
+    """
+
+    # (converter, created, converter(created)) of the last record formatted.
+    _last_time: ClassVar[tuple[Any, float, time.struct_time] | None] = None
 
     def __init__(self, datefmt: str) -> None:
         super().__init__(datefmt=datefmt)
+        # (label, is_error) -> layout with the label filled in.
+        self._layouts: dict[tuple[str, bool], str] = {}
 
     def format(self, record: logging.LogRecord) -> str:
-        label = getattr(record, "camshaft_label", None) or record.name.partition(".")[0]
-        layout = _ERROR_FORMAT if record.levelno >= logging.ERROR else _FORMAT
-        self._style._fmt = layout.format(label=label.replace("%", "%%"))
-        return super().format(record)
+        """The record's line; see the class docstring."""
+        try:
+            label = record.camshaft_label  # type: ignore[attr-defined]
+        except AttributeError:
+            label = None
+        if not label:
+            label = record.name.partition(".")[0]
+        error = record.levelno >= logging.ERROR
+        try:
+            layout = self._layouts[label, error]
+        except KeyError:
+            escaped = label.replace("%", "%%")
+            layout = (_ERROR_FORMAT if error else _FORMAT).format(label=escaped)
+            self._layouts[label, error] = layout
+        style, datefmt = self._style, self.datefmt
+        if (
+            not datefmt
+            or type(record) is not logging.LogRecord
+            or record.exc_info
+            or record.exc_text
+            or record.stack_info
+            or type(style) is not logging.PercentStyle
+            or style._defaults  # type: ignore[attr-defined]  # PercentStyle's, since 3.10
+        ):
+            style._fmt = layout
+            return super().format(record)
+        msg = str(record.msg)
+        if record.args:
+            msg = msg % record.args
+        record.message = msg
+        # formatTime, with converter(created) computed once for all handlers of a record.
+        converter, created = self.converter, record.created
+        cached = _Formatter._last_time
+        if cached is not None and cached[0] is converter and cached[1] == created:
+            struct = cached[2]
+        else:
+            struct = converter(created)
+            _Formatter._last_time = (converter, created, struct)
+        record.asctime = time.strftime(datefmt, struct)
+        return layout % record.__dict__
 
 
 class _ConsoleHandler(_StreamHandler):
-    """Writes to whatever ``sys.stdout`` is when a record arrives (pytest swaps it)."""
+    """Writes to whatever ``sys.stdout`` is when a record arrives (pytest swaps it).
+
+    On ranks other than 0 only errors pass (its one filter, :class:`_RankZeroOrError`).
+    """
 
     def __init__(self) -> None:
         super().__init__()
+        self.rank_filter = _RankZeroOrError()
+        self.addFilter(self.rank_filter)
 
     @property
     def stream(self) -> TextIO:
@@ -78,6 +132,61 @@ class _ConsoleHandler(_StreamHandler):
     @stream.setter
     def stream(self, value: TextIO) -> None:
         pass
+
+    def handle(self, record: logging.LogRecord) -> Any:
+        """Filter and emit ``record``; truthy when it was emitted.
+
+        With only its own filter and a formatter, the filtering and the write are done
+        here rather than through ``Filterer.filter``, ``emit``, ``format`` and
+        ``flush``; any other filter, or none, takes the standard path.
+        """
+        formatter = self.formatter
+        rank_filter = self.rank_filter
+        if formatter is None or self.filters != [rank_filter]:
+            return super().handle(record)
+        if record.levelno < logging.ERROR and rank_filter.rank() != 0:
+            return False
+        stream = sys.stdout
+        with self.lock:  # type: ignore[union-attr]
+            # StreamHandler.emit and flush, without their calls.
+            try:
+                stream.write(formatter.format(record) + self.terminator)
+                try:
+                    flush = stream.flush
+                except AttributeError:  # StreamHandler.flush skips such a stream
+                    pass
+                else:
+                    flush()
+            except RecursionError:
+                raise
+            except Exception:
+                self.handleError(record)
+        return True
+
+
+class _FileHandler(logging.FileHandler):
+    """``logging.FileHandler`` that writes a record without the generic call chain.
+
+    Only while it has no filter, a formatter and an open file; otherwise (and for the
+    first record after ``close``, which opens the file again) the standard path runs.
+    """
+
+    def handle(self, record: logging.LogRecord) -> Any:
+        """Filter and emit ``record``; truthy when it was emitted."""
+        formatter = self.formatter
+        stream = self.stream
+        if self.filters or formatter is None or stream is None:
+            return super().handle(record)
+        with self.lock:  # type: ignore[union-attr]
+            # StreamHandler.emit and flush, without their calls (a file has ``flush``).
+            try:
+                stream.write(formatter.format(record) + self.terminator)
+                stream.flush()
+            except RecursionError:
+                raise
+            except Exception:
+                self.handleError(record)
+        return True
 
 
 class _Label(logging.Filter):
@@ -102,8 +211,47 @@ def _global_rank() -> int:
         return 0
 
 
-def _rank_zero_or_error(record: logging.LogRecord) -> bool:
-    return record.levelno >= logging.ERROR or _global_rank() == 0
+class _RankZeroOrError(logging.Filter):
+    """Lets a record through on rank 0, and from ERROR up on every rank.
+
+    The rank is looked up again only when the default process group changes (one is
+    created or destroyed); ``RANK`` from the environment is read with it.
+    """
+
+    _UNSET: Any = object()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._group: Any = self._UNSET
+        self._rank = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or self.rank() == 0
+
+    def rank(self) -> int:
+        """The rank, cached while the default process group stays the same."""
+        group = dist.group.WORLD if _DIST_AVAILABLE else None
+        if group is not self._group:
+            self._rank = _global_rank()
+            self._group = group
+        return self._rank
+
+
+_DIST_AVAILABLE = dist.is_available()
+# What MMLogger.findCaller's shortcut recognises: logging's own frames above the caller.
+_LOGGING_SOURCE = os.path.normcase(logging.Logger._log.__code__.co_filename)
+_LOG_CODE = logging.Logger._log.__code__
+_LEVEL_METHOD_CODES = frozenset(
+    getattr(logging.Logger, name).__code__
+    for name in ("debug", "info", "warning", "error", "critical", "log")
+)
+_INTERNAL_FILES: dict[str, bool] = {}  # co_filename -> whether findCaller skips it
+
+
+def _is_internal_file(filename: str) -> bool:
+    """``logging``'s test for frames that are not the caller (its own, importlib's)."""
+    name = os.path.normcase(filename)
+    return name == logging._srcfile or ("importlib" in name and "_bootstrap" in name)
 
 
 def _check_level(level: int | str, argument: str) -> int:
@@ -121,7 +269,6 @@ def _install_console(level: int) -> None:
         return
     handler = _ConsoleHandler()
     handler.setFormatter(_Formatter(datefmt="%m/%d %H:%M:%S"))
-    handler.addFilter(_rank_zero_or_error)
     root.addHandler(handler)
     _installed["console"] = handler
     if root.level == logging.NOTSET:
@@ -177,7 +324,8 @@ class MMLogger(logging.Logger):
         self._instance_name = name
         self.parent = logging.getLogger(_ROOT_NAME)
         self.propagate = True
-        self.addFilter(_Label(str(logger_name)))
+        self._label = _Label(str(logger_name))
+        self.addFilter(self._label)
         _install_console(level)
         self._log_file: Path | None = None
         if log_file is not None:
@@ -190,7 +338,7 @@ class MMLogger(logging.Logger):
                 return
             path = path.with_name(f"{path.stem}_rank{rank}{path.suffix}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path, mode, encoding="utf-8")
+        handler = _FileHandler(path, mode, encoding="utf-8")
         handler.setFormatter(_Formatter(datefmt="%Y/%m/%d %H:%M:%S"))
         self.addHandler(handler)
         self._log_file = path
@@ -209,7 +357,61 @@ class MMLogger(logging.Logger):
         """Whether ``level`` passes; never cached, as this logger is not in ``logging``'s table."""
         if self.disabled or self.manager.disable >= level:
             return False
-        return level >= self.getEffectiveLevel()
+        logger: logging.Logger | None = self
+        while logger is not None:  # getEffectiveLevel, without its call
+            if logger.level:
+                return level >= logger.level
+            logger = logger.parent
+        return level >= logging.NOTSET
+
+    def handle(self, record: logging.LogRecord) -> None:
+        """Filter ``record`` and pass it to the handlers, as ``logging.Logger.handle``.
+
+        With only the label filter, the label is stamped here, without running the
+        filters one by one; any other filter, once added, runs as usual.
+        """
+        if self.disabled:
+            return
+        label = self._label
+        if self.filters == [label]:
+            record.camshaft_label = label.label
+        else:
+            passed = self.filter(record)
+            if not passed:
+                return
+            if isinstance(passed, logging.LogRecord):  # Python 3.12+: a filter may replace it
+                record = passed
+        self.callHandlers(record)
+
+    def findCaller(
+        self, stack_info: bool = False, stacklevel: int = 1
+    ) -> tuple[str, int, str, str | None]:
+        """Where the record was logged, as ``logging.Logger.findCaller`` finds it.
+
+        A record logged by a level method (``info``, ``warning``, ..., ``log``) straight
+        from code outside ``logging`` is located from the two frames above it; every
+        other case walks the stack as the standard method does.
+        """
+        if stacklevel == 1 and not stack_info and logging._srcfile == _LOGGING_SOURCE:
+            log_frame = sys._getframe(1)
+            method_frame = log_frame.f_back
+            if (
+                log_frame.f_code is _LOG_CODE
+                and method_frame is not None
+                and method_frame.f_code in _LEVEL_METHOD_CODES
+            ):
+                caller = method_frame.f_back
+                if caller is not None:
+                    code = caller.f_code
+                    filename = code.co_filename
+                    try:
+                        internal = _INTERNAL_FILES[filename]
+                    except KeyError:
+                        internal = _INTERNAL_FILES[filename] = _is_internal_file(filename)
+                    if not internal:
+                        return filename, caller.f_lineno, code.co_name, None
+        # The standard walk counts this method's frame as a caller: one level more.
+        return super().findCaller(stack_info, stacklevel + 1)
 
     def close(self) -> None:
         """Detach and close this logger's file handler."""

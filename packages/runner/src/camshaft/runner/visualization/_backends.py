@@ -36,6 +36,40 @@ __all__ = ["BaseVisBackend", "LocalVisBackend", "TensorboardVisBackend"]
 
 # json.dumps(..., ensure_ascii=False) would build an encoder for every line.
 _JSON_ENCODER = json.JSONEncoder(ensure_ascii=False)
+# '"<key>": ' as _JSON_ENCODER writes it, by key.
+_JSON_KEYS: dict[str, str] = {}
+_INF = float("inf")
+
+
+def _json_line(record: dict[str, float | int]) -> str:
+    """``_JSON_ENCODER.encode(record)`` and a newline, for a dict of str -> float or int.
+
+    Written here, without the encoder's calls: numbers as ``json`` writes them (the
+    ``repr`` of ``float`` and ``int``, ``NaN``/``Infinity`` for the others), keys as
+    the encoder wrote them the first time.
+    """
+    line = ""
+    for key, value in record.items():
+        try:
+            prefix = _JSON_KEYS[key]
+        except KeyError:
+            prefix = _JSON_KEYS[key] = f"{_JSON_ENCODER.encode(key)}: "
+        kind = type(value)
+        if kind is float:
+            if value != value:
+                text = "NaN"
+            elif value == _INF:
+                text = "Infinity"
+            elif value == -_INF:
+                text = "-Infinity"
+            else:
+                text = f"{value!r}"
+        elif kind is int:
+            text = f"{value!r}"
+        else:  # a subclass: the encoder's own path
+            text = _JSON_ENCODER.encode(value)
+        line += f", {prefix}{text}"
+    return f"{{{line[2:]}}}\n"
 
 
 class BaseVisBackend(metaclass=ABCMeta):
@@ -207,8 +241,11 @@ class LocalVisBackend(BaseVisBackend):
                 the key and the type), or ``step`` is not an int. Nothing is written.
         """
         record = scalars_to_numbers(scalar_dict)
-        record.setdefault("step", check_step(step))
-        line = _JSON_ENCODER.encode(record) + "\n"
+        if type(step) is not int:
+            check_step(step)
+        if "step" not in record:
+            record["step"] = step
+        line = _json_line(record)
         file = self._scalar_file
         if file is None:
             os.makedirs(self._save_dir, exist_ok=True)

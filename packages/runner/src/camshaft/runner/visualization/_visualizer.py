@@ -39,12 +39,34 @@ __all__ = ["Visualizer"]
 _TABLE_LOCK = threading.Lock()
 
 
+class _RankCache:
+    """What ``_is_main_process`` last found: for which module and default group."""
+
+    dist: Any = None  # the torch.distributed module asked
+    available = False  # its is_available()
+    group: Any = None  # the default process group the answer is for
+    main = True  # whether this process is its rank 0
+
+
 def _is_main_process() -> bool:
-    """Rank 0, or no process group: a group exists only once torch.distributed is imported."""
+    """Rank 0, or no process group: a group exists only once torch.distributed is imported.
+
+    The rank is asked again only when the default process group changes.
+    """
     dist = sys.modules.get("torch.distributed")
-    if dist is None or not dist.is_available() or not dist.is_initialized():
+    if dist is None:
         return True
-    return bool(dist.get_rank() == 0)
+    cache = _RankCache
+    if dist is not cache.dist:
+        cache.available, cache.group, cache.dist = bool(dist.is_available()), None, dist
+    if not cache.available:
+        return True
+    group = dist.group.WORLD
+    if group is None:
+        return True
+    if group is not cache.group:
+        cache.main, cache.group = bool(dist.get_rank() == 0), group
+    return cache.main
 
 
 def _needs_save_dir(backend_type: type) -> bool:
