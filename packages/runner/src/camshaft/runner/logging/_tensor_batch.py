@@ -13,7 +13,7 @@ own buffer is read beyond them (or fills a chunk).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import torch
 
@@ -90,9 +90,9 @@ def materialize(buffers: Iterable[HistoryBuffer], others: Iterable[HistoryBuffer
         elif type(plan) is tuple:  # one piece: a slice of its device's copy
             device, start, length = plan
             values = host[device][start : start + length]
-        else:
+        else:  # the rare mixed queue: floats and pieces
             values = []
-            for entry in plan:
+            for entry in cast(Layout, plan):
                 if isinstance(entry, float):
                     values.append(entry)
                 else:
