@@ -116,11 +116,11 @@ def has_meta(module: nn.Module) -> bool:
     # One walk over the modules, reading their tensor dicts: parameters() and buffers()
     # would walk the tree twice, with a generator step per tensor.
     for sub in module.modules():
-        for tensor in sub._parameters.values():
-            if tensor is not None and tensor.is_meta:
+        for param in sub._parameters.values():
+            if param is not None and param.is_meta:
                 return True
-        for tensor in sub._buffers.values():
-            if tensor is not None and tensor.is_meta:
+        for buffer in sub._buffers.values():
+            if buffer is not None and buffer.is_meta:
                 return True
     return False
 
