@@ -14,7 +14,12 @@ import runner_toys as toys  # registered by conftest.py
 import torch
 
 from camshaft.runner import Runner
-from camshaft.runner.checkpoint import read_last_checkpoint, save_checkpoint, write_last_checkpoint
+from camshaft.runner.checkpoint import (
+    find_latest_checkpoint,
+    read_last_checkpoint,
+    save_checkpoint,
+    write_last_checkpoint,
+)
 from camshaft.runner.checkpoint._atomic import join_path, remove_stale_temp_files, split_path
 from camshaft.runner.hooks import Hook
 from camshaft.runner.hooks._priority import Priority, priority_label
@@ -169,21 +174,9 @@ class _Unsaveable:
 
 
 def test_runner_checkpoint_is_compact_and_resumes_the_hub(tmp_path: Path) -> None:
-    runner = Runner(
-        model=toys.ToyClassifier(),
-        work_dir=str(tmp_path),
-        train_dataloader=dict(
-            dataset=toys.ToyDataset(8),
-            batch_size=4,
-            sampler=dict(type="DefaultSampler", shuffle=False),
-            collate_fn=dict(type="default_collate"),
-        ),
-        train_cfg=dict(by_epoch=True, max_epochs=1),
-        optim_wrapper=dict(optimizer=dict(type="SGD", lr=0.1)),
-        randomness=dict(seed=0),
-    )
+    runner = Runner(**toys.toy_runner_kwargs(str(tmp_path)))
     runner.train()
-    checkpoint = torch.load(tmp_path / "epoch_1.pth", weights_only=True)
+    checkpoint = torch.load(find_latest_checkpoint(tmp_path), weights_only=True)
     versions = checkpoint["meta"]["camshaft_versions"]
     assert versions == checkpoint["message_hub"]["runtime_info"]["camshaft_versions"]
     assert versions.get("camshaft-runner")
