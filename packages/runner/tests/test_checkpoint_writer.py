@@ -60,16 +60,18 @@ def test_a_failed_job_drops_what_follows_and_is_raised_once() -> None:
         raise OSError(28, "No space left on device")
 
     writer.submit(fail, "'epoch_2.pth'")
-    writer.submit(lambda: done.append("pointer"), "the pointer")
+    writer.submit(
+        lambda: done.append("pointer"), "the pointer", cleanup=lambda: done.append("cleaned")
+    )
     gate.set()
     with pytest.raises(CheckpointSaveError, match=r"'epoch_2\.pth'.*No space left") as info:
         writer.wait()
     assert isinstance(info.value.__cause__, OSError)
-    assert done == []  # the job after the failure was dropped
+    assert done == ["cleaned"]  # the job after the failure was dropped, its cleanup ran
     writer.wait()  # raised once
     writer.submit(lambda: done.append("later"), "later")
     writer.wait()
-    assert done == ["later"]
+    assert done == ["cleaned", "later"]
 
 
 def test_the_next_submit_reports_a_failure() -> None:
@@ -81,8 +83,15 @@ def test_the_next_submit_reports_a_failure() -> None:
     writer.submit(fail, "'iter_4.pth'")
     while writer.pending:  # let it fail without calling wait()
         threading.Event().wait(0.01)
+    cleaned: list[str] = []
+
+    def failing_cleanup() -> None:
+        cleaned.append("next")
+        raise OSError("a cleanup error is not the one to report")
+
     with pytest.raises(CheckpointSaveError, match=r"'iter_4\.pth'"):
-        writer.submit(lambda: None, "next")
+        writer.submit(lambda: None, "next", cleanup=failing_cleanup)
+    assert cleaned == ["next"]  # the submitted job will not run: its cleanup did
 
 
 def test_queued_writes_finish_when_the_interpreter_exits(tmp_path: Path) -> None:

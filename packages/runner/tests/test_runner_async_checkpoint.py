@@ -200,8 +200,9 @@ def test_background_sync_puts_the_file_and_pointer_in_place_after_the_disk_waits
     runner.close()
 
 
+@pytest.mark.parametrize("fails_after", [0.0, 0.3])  # 0.3 s: epoch 3's save is queued first
 def test_a_failed_background_sync_stops_training_and_keeps_the_last_good_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails_after: float
 ) -> None:
     from camshaft.runner.checkpoint import _atomic
 
@@ -209,6 +210,7 @@ def test_a_failed_background_sync_stops_training_and_keeps_the_last_good_file(
 
     def full_disk_for_epoch_2(source: str, target: str) -> None:
         if target.endswith("epoch_2.pth"):
+            threading.Event().wait(fails_after)
             raise OSError(28, "No space left on device")
         replace(source, target)
 
@@ -221,7 +223,7 @@ def test_a_failed_background_sync_stops_training_and_keeps_the_last_good_file(
     assert "epoch_2.pth" in str(error)
     assert not (tmp_path / "epoch_2.pth").exists()
     assert not (tmp_path / "epoch_3.pth").exists()  # nothing after the failure lands
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert not list(tmp_path.glob(".*.tmp"))  # a dropped save's temp file is removed
     assert (tmp_path / "last_checkpoint").read_text().strip() == "epoch_1.pth"
 
 

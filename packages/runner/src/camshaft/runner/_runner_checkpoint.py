@@ -115,11 +115,8 @@ def write_checkpoint(
             if update_pointer:
                 write_pointer(work_dir, staged.target)
 
-        try:
-            writer.submit(finish, repr(str(target)), asynchronous=True)
-        except BaseException:
-            staged.discard()  # an earlier background write failed: raised here
-            raise
+        # Dropped (an earlier background write failed): the temp file goes too.
+        writer.submit(finish, repr(str(target)), asynchronous=True, cleanup=staged.discard)
         return path
 
     def write() -> None:

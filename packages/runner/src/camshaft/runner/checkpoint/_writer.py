@@ -22,6 +22,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -45,7 +46,8 @@ class CheckpointWriter:
 
     def __init__(self) -> None:
         self._condition = threading.Condition()
-        self._jobs: deque[tuple[str, Callable[[], object]]] = deque()
+        # (description, job, cleanup if the job is dropped)
+        self._jobs: deque[tuple[str, Callable[[], object], Callable[[], object] | None]] = deque()
         self._busy = False  # a worker thread is draining the queue
         self._running = False  # that thread is inside a job
         self._failure: tuple[str, BaseException] | None = None
@@ -57,7 +59,12 @@ class CheckpointWriter:
             return len(self._jobs) + int(self._running)
 
     def submit(
-        self, job: Callable[[], object], description: str, *, asynchronous: bool = True
+        self,
+        job: Callable[[], object],
+        description: str,
+        *,
+        asynchronous: bool = True,
+        cleanup: Callable[[], object] | None = None,
     ) -> None:
         """Queue ``job``, or with ``asynchronous=False`` run it now after the queue drains.
 
@@ -66,6 +73,10 @@ class CheckpointWriter:
                 the module docstring.
             description: What it writes, for error messages (e.g. the file name).
             asynchronous: Whether to return before the job ran.
+            cleanup: Called instead of ``job`` when a queued job is dropped because an
+                earlier one failed, or when this submit reports such a failure (e.g.
+                removing a temp file the job would have renamed). Its own errors are
+                ignored.
 
         Raises:
             CheckpointSaveError: An earlier background job failed (raised once).
@@ -79,8 +90,10 @@ class CheckpointWriter:
             job()
             return
         with self._condition:
-            self._raise_failure()
-            self._jobs.append((description, job))
+            if self._failure is not None:
+                _run_cleanup(cleanup)
+                self._raise_failure()
+            self._jobs.append((description, job, cleanup))
             if not self._busy:
                 self._busy = True
                 threading.Thread(target=self._drain, name="camshaft-checkpoint-writer").start()
@@ -101,11 +114,13 @@ class CheckpointWriter:
         while True:
             with self._condition:
                 if not self._jobs or self._failure is not None:
-                    self._jobs.clear()  # what follows a failure depended on it
+                    for _, _, cleanup in self._jobs:  # they depended on the failed job
+                        _run_cleanup(cleanup)
+                    self._jobs.clear()
                     self._busy = False
                     self._condition.notify_all()
                     return
-                description, job = self._jobs.popleft()
+                description, job, _ = self._jobs.popleft()
                 self._running = True
             try:
                 job()
@@ -125,3 +140,9 @@ class CheckpointWriter:
             f"a background checkpoint write failed{what}: {exc}. Earlier checkpoints and the "
             "last_checkpoint pointer are intact; the writes queued after it were dropped."
         ) from exc
+
+
+def _run_cleanup(cleanup: Callable[[], object] | None) -> None:
+    if cleanup is not None:
+        with contextlib.suppress(Exception):
+            cleanup()
