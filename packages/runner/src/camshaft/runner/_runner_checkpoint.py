@@ -107,24 +107,25 @@ def write_checkpoint(
     target, to_write = prepare_checkpoint_write(checkpoint, path, snapshot=asynchronous)
     work_dir = os.fspath(runner.work_dir)
     writer = runner.checkpoint_writer
-    if background_sync and not asynchronous:
-        staged = stage_prepared_checkpoint(to_write, target)
+    if asynchronous:  # the copy is serialised on the writer too
 
-        def finish() -> None:
-            staged.commit()
+        def write() -> None:
+            write_prepared_checkpoint(to_write, target)
             if update_pointer:
-                write_pointer(work_dir, staged.target)
+                write_pointer(work_dir, os.fspath(target))
 
-        # Dropped (an earlier background write failed): the temp file goes too.
-        writer.submit(finish, repr(str(target)), asynchronous=True, cleanup=staged.discard)
+        writer.submit(write, repr(str(target)), asynchronous=True)
         return path
+    # Serialised here; the waits for the disk run inline or, with background_sync, on
+    # the writer. A job dropped after an earlier failure takes its temp file with it.
+    staged = stage_prepared_checkpoint(to_write, target)
 
-    def write() -> None:
-        write_prepared_checkpoint(to_write, target)
+    def finish() -> None:
+        staged.commit()
         if update_pointer:
-            write_pointer(work_dir, os.fspath(target))
+            write_pointer(work_dir, staged.target)
 
-    writer.submit(write, repr(str(target)), asynchronous=asynchronous)
+    writer.submit(finish, repr(str(target)), asynchronous=background_sync, cleanup=staged.discard)
     return path
 
 

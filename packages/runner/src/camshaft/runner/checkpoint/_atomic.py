@@ -203,32 +203,17 @@ _IN_FLIGHT: set[str] = set()
 
 
 def split_path(path: str) -> tuple[str, str]:
-    """``os.path.split(path)`` in one call on POSIX, with ``'.'`` for no directory.
-
-    Runs of separators collapse, a leading ``//`` too (the same directory on POSIX).
+    """``os.path.split(path)``, with ``'.'`` for a name without a directory.
 
     Example:
         >>> split_path("work_dirs/exp/epoch_1.pth"), split_path("epoch_1.pth")
         (('work_dirs/exp', 'epoch_1.pth'), ('.', 'epoch_1.pth'))
     """
-    if os.altsep is not None:  # Windows: two separators and drive letters
-        head, name = os.path.split(path)
-        return head or os.curdir, name
-    head, sep, name = path.rpartition(os.sep)
-    if not sep:
-        return os.curdir, name
-    if not head:
-        return sep, name
-    if head[-1] == sep:  # 'a//b' or '//b'
-        head = head.rstrip(sep) or sep
-    return head, name
+    head, name = os.path.split(path)
+    return head or os.curdir, name
 
 
-def join_path(directory: str, name: str) -> str:
-    """``os.path.join(directory, name)`` for a relative ``name``, in no call on POSIX."""
-    if os.altsep is not None:
-        return os.path.join(directory, name)
-    return directory + name if directory[-1:] == os.sep else f"{directory}{os.sep}{name}"
+join_path = os.path.join
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:

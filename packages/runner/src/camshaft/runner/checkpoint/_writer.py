@@ -86,7 +86,11 @@ class CheckpointWriter:
             # Read without the lock (what wait() would find under it): a worker clears
             # _busy only after recording any failure, so False means nothing is pending.
             if self._busy or self._failure is not None:
-                self.wait()
+                try:
+                    self.wait()
+                except BaseException:
+                    _run_cleanup(cleanup)
+                    raise
             job()
             return
         with self._condition:

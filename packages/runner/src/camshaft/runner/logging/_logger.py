@@ -146,21 +146,7 @@ class _ConsoleHandler(_StreamHandler):
             return super().handle(record)
         if record.levelno < logging.ERROR and rank_filter.rank() != 0:
             return False
-        stream = sys.stdout
-        with self.lock:  # type: ignore[union-attr]
-            # StreamHandler.emit and flush, without their calls.
-            try:
-                stream.write(formatter.format(record) + self.terminator)
-                try:
-                    flush = stream.flush
-                except AttributeError:  # StreamHandler.flush skips such a stream
-                    pass
-                else:
-                    flush()
-            except RecursionError:
-                raise
-            except Exception:
-                self.handleError(record)
+        _write_record(self, sys.stdout, formatter, record)
         return True
 
 
@@ -177,16 +163,30 @@ class _FileHandler(logging.FileHandler):
         stream = self.stream
         if self.filters or formatter is None or stream is None:
             return super().handle(record)
-        with self.lock:  # type: ignore[union-attr]
-            # StreamHandler.emit and flush, without their calls (a file has ``flush``).
-            try:
-                stream.write(formatter.format(record) + self.terminator)
-                stream.flush()
-            except RecursionError:
-                raise
-            except Exception:
-                self.handleError(record)
+        _write_record(self, stream, formatter, record)
         return True
+
+
+def _write_record(
+    handler: logging.StreamHandler[Any],
+    stream: Any,
+    formatter: logging.Formatter,
+    record: logging.LogRecord,
+) -> None:
+    """``StreamHandler.emit`` and ``flush`` in one call, under the handler's lock."""
+    with handler.lock:  # type: ignore[union-attr]
+        try:
+            stream.write(formatter.format(record) + handler.terminator)
+            try:
+                flush = stream.flush
+            except AttributeError:  # StreamHandler.flush skips such a stream
+                pass
+            else:
+                flush()
+        except RecursionError:
+            raise
+        except Exception:
+            handler.handleError(record)
 
 
 class _Label(logging.Filter):
