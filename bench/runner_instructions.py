@@ -55,6 +55,10 @@ MODEL = "mlp32"
 # The bound on the 32-32-2 MLP: camshaft's overhead over MMEngine's.
 TARGETS = {"overhead_vs_mmengine_mlp32": 0.2}
 WARMUP_ITERS = 10
+# One thread in every pool, as in runner_overhead.py (torch.set_num_threads(1)): an idle
+# BLAS worker that spins while it waits would otherwise add instructions that depend on
+# how valgrind happens to schedule threads.
+SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def per_iteration(short_total: int, long_total: int, short: int, long: int) -> float:
@@ -200,7 +204,12 @@ def _count(valgrind: str, out_dir: str, kind: str, model: str, length: int) -> i
         str(length),
     ]
     proc = subprocess.run(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+        env={**os.environ, **SINGLE_THREADED},
     )
     if proc.returncode != 0:
         raise RuntimeError(

@@ -114,3 +114,33 @@ def test_the_worker_trains_each_contender(bench, tmp_path: Path) -> None:  # typ
     # What runs under callgrind, run plainly: warm-up and a 12-iteration epoch, 3 times.
     for kind in ("raw", "camshaft"):
         assert bench.worker(kind, "mlp32", 12) == 3 * (bench.WARMUP_ITERS + 12)
+
+
+def test_each_callgrind_run_is_single_threaded(  # type: ignore[no-untyped-def]
+    bench, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen = {}
+
+    def fake_run(command, **kwargs):  # type: ignore[no-untyped-def]
+        seen.update(command=command, env=kwargs["env"])
+        out = next(arg for arg in command if arg.startswith("--callgrind-out-file="))
+        Path(out.split("=", 1)[1]).write_text("summary: 7\n")
+        return bench.subprocess.CompletedProcess(command, 0, None, "")
+
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    assert bench._count("valgrind", str(tmp_path), "camshaft", "mlp32", 20) == 7
+    assert seen["command"][:2] == ["valgrind", "--tool=callgrind"]
+    assert seen["command"][-4:] == ["--worker", "camshaft", "mlp32", "20"]
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        assert seen["env"][name] == "1"
+
+
+def test_a_failed_callgrind_run_is_reported_with_its_stderr(  # type: ignore[no-untyped-def]
+    bench, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def fake_run(command, **kwargs):  # type: ignore[no-untyped-def]
+        return bench.subprocess.CompletedProcess(command, 1, None, "valgrind: boom")
+
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    with pytest.raises(RuntimeError, match=r"raw/mlp32/60 failed \(exit 1\):\nvalgrind: boom"):
+        bench._count("valgrind", str(tmp_path), "raw", "mlp32", 60)
