@@ -184,6 +184,59 @@ def test_kwargs_pass_through_to_the_hooks() -> None:
     assert checkpoint == {"seen_by": "r"}
 
 
+class KeywordsOnly(Hook):
+    """Takes the per-iteration arguments as ``**kwargs``: they must arrive by name."""
+
+    def __init__(self, log: list[Any]) -> None:
+        self.log = log
+
+    def before_train_iter(self, runner: Any, **kwargs: Any) -> None:
+        self.log.append(("before", runner, kwargs))
+
+    def after_train_iter(self, runner: Any, **kwargs: Any) -> None:
+        self.log.append(("after", runner, kwargs))
+
+
+def test_positional_iteration_callers_pass_the_same_keywords_in_priority_order() -> None:
+    log: list[Any] = []
+    runner = object()
+    dispatcher = HookDispatcher()
+    dispatcher.register(Recorder(log, "late"), priority="LOW")
+    dispatcher.register(KeywordsOnly(log), priority="HIGH")
+    batch = dict(inputs=[1, 2])
+    dispatcher.call_before_iter("before_train_iter", runner, 3, batch)
+    dispatcher.call_after_iter("after_train_iter", runner, 3, batch, {"loss": 1.0})
+    assert log == [
+        ("before", runner, dict(batch_idx=3, data_batch=batch)),
+        ("after", runner, dict(batch_idx=3, data_batch=batch, outputs={"loss": 1.0})),
+        ("late", "after_train_iter", dict(batch_idx=3, data_batch=batch, outputs={"loss": 1.0})),
+    ]
+    # The same as the keyword path gives.
+    keyword_log: list[Any] = []
+    keyword = HookDispatcher()
+    keyword.register(Recorder(keyword_log, "late"), priority="LOW")
+    keyword.register(KeywordsOnly(keyword_log), priority="HIGH")
+    keyword.call("before_train_iter", runner, batch_idx=3, data_batch=batch)
+    keyword.call("after_train_iter", runner, batch_idx=3, data_batch=batch, outputs={"loss": 1.0})
+    assert keyword_log == log
+
+
+def test_positional_iteration_callers_name_a_failing_hook_and_refuse_unknown_stages() -> None:
+    class Broken(Hook):
+        def after_val_iter(self, runner: Any, batch_idx: int, **kwargs: Any) -> None:
+            raise ZeroDivisionError(f"batch {batch_idx}")
+
+    dispatcher = HookDispatcher()
+    dispatcher.register(Broken())
+    with pytest.raises(HookError, match=r"Broken.*'after_val_iter'.*batch 5") as info:
+        dispatcher.call_after_iter("after_val_iter", None, 5, None, None)
+    assert isinstance(info.value.__cause__, ZeroDivisionError)
+    with pytest.raises(ValueError, match=r"stage must be one of .*; got 'before_training_iter'"):
+        dispatcher.call_before_iter("before_training_iter", None, 0, None)
+    with pytest.raises(ValueError, match=r"got 'after_iter'"):
+        dispatcher.call_after_iter("after_iter", None, 0, None, None)
+
+
 def test_an_unknown_stage_is_a_value_error_listing_the_stages() -> None:
     dispatcher = HookDispatcher()
     with pytest.raises(ValueError, match=r"stage must be one of before_run, .*after_run; got "):

@@ -288,11 +288,13 @@ class Runner:
         """Call stage ``fn_name`` of every hook that implements it, in priority order."""
         self._hooks.call(fn_name, self, **kwargs)
 
-    def _direct_hook_caller(self) -> Callable[..., None]:
-        # The loops' per-iteration path (see loops._base.stage_caller).
+    def _direct_iteration_callers(self) -> tuple[Callable[..., None], Callable[..., None]] | None:
+        # The training loop's per-iteration path (see loops._base.train_iteration_callers).
         if type(self).call_hook is not Runner.call_hook:
-            return self.call_hook
-        return functools.partial(self._hooks.call, runner=self)
+            return None
+        before, after = self._hooks.call_before_iter, self._hooks.call_after_iter
+        partial = functools.partial
+        return partial(before, "before_train_iter", self), partial(after, "after_train_iter", self)
 
     def _announce(self) -> None:
         if not self._announced:

@@ -151,9 +151,7 @@ class HookDispatcher:
         try:
             entries = self._by_stage[stage]
         except KeyError:
-            raise ValueError(
-                f"stage must be one of {', '.join(Hook.stages)}; got {stage!r}"
-            ) from None
+            raise _unknown_stage(stage) from None
         for hook, method, _ in entries:
             try:
                 method(runner, **kwargs)
@@ -164,6 +162,48 @@ class HookDispatcher:
             # again which stages they act at, so the per-iteration tuples hold only
             # hooks with work to do.
             self._rebuild()
+
+    def call_before_iter(self, stage: str, runner: Any, batch_idx: int, data_batch: Any) -> None:
+        """:meth:`call` for a ``before_*_iter`` stage, its arguments given by position.
+
+        The same calls as ``call(stage, runner, batch_idx=..., data_batch=...)``, by the
+        same keywords, without building and unpacking a keyword dict for every hook:
+        the training loop calls this once per iteration.
+
+        Raises:
+            ValueError: ``stage`` is not a stage name.
+            HookError: as :meth:`call`.
+        """
+        try:
+            entries = self._by_stage[stage]
+        except KeyError:
+            raise _unknown_stage(stage) from None
+        for hook, method, _ in entries:
+            try:
+                method(runner, batch_idx=batch_idx, data_batch=data_batch)
+            except Exception as exc:
+                raise HookError(hook, stage, exc) from exc
+
+    def call_after_iter(
+        self, stage: str, runner: Any, batch_idx: int, data_batch: Any, outputs: Any
+    ) -> None:
+        """:meth:`call` for an ``after_*_iter`` stage, its arguments given by position.
+
+        See :meth:`call_before_iter`; ``outputs`` is passed on as ``outputs=``.
+
+        Raises:
+            ValueError: ``stage`` is not a stage name.
+            HookError: as :meth:`call`.
+        """
+        try:
+            entries = self._by_stage[stage]
+        except KeyError:
+            raise _unknown_stage(stage) from None
+        for hook, method, _ in entries:
+            try:
+                method(runner, batch_idx=batch_idx, data_batch=data_batch, outputs=outputs)
+            except Exception as exc:
+                raise HookError(hook, stage, exc) from exc
 
     def stage_table(self, compact: bool = False) -> str:
         """Return the hooks called at each stage.
@@ -201,3 +241,7 @@ def _hook_priority(hook: Hook) -> int:
         return get_priority(hook.priority)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"{type(hook).__name__}.priority is invalid: {exc}") from None
+
+
+def _unknown_stage(stage: str) -> ValueError:
+    return ValueError(f"stage must be one of {', '.join(Hook.stages)}; got {stage!r}")

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-__all__ = ["BaseLoop", "iterate_without_rng", "resumable_sampler", "stage_caller"]
+__all__ = ["BaseLoop", "iterate_without_rng", "resumable_sampler", "train_iteration_callers"]
 
 
 class BaseLoop:
@@ -63,12 +63,27 @@ def resumable_sampler(loader: DataLoader) -> Any | None:
     return None
 
 
-def stage_caller(runner: Any) -> Callable[..., None]:
-    """What a loop calls a hook stage through: ``runner.call_hook`` or its equivalent.
+def train_iteration_callers(runner: Any) -> tuple[Callable[..., None], Callable[..., None]]:
+    """How a training loop calls its two per-iteration stages.
 
-    A camshaft Runner that does not override ``call_hook`` hands back its dispatcher's
-    ``call`` with the runner bound (one Python call per stage instead of two); any
-    other runner, a subclass overriding ``call_hook`` included, gets ``call_hook``.
+    Returns:
+        ``(before, after)``: ``before(batch_idx, data_batch)`` calls
+        ``before_train_iter``, ``after(batch_idx, data_batch, outputs)`` calls
+        ``after_train_iter``, each hook with those keywords. A camshaft Runner that
+        does not override ``call_hook`` hands back its dispatcher's positional callers
+        (no keyword dict built and unpacked per hook); any other runner, a subclass
+        overriding ``call_hook`` included, is called through ``call_hook``.
     """
-    direct = getattr(runner, "_direct_hook_caller", None)
-    return runner.call_hook if direct is None else direct()
+    direct = getattr(runner, "_direct_iteration_callers", None)
+    callers = None if direct is None else direct()
+    if callers is not None:
+        return callers
+    call_hook = runner.call_hook
+
+    def before(batch_idx: int, data_batch: Any) -> None:
+        call_hook("before_train_iter", batch_idx=batch_idx, data_batch=data_batch)
+
+    def after(batch_idx: int, data_batch: Any, outputs: Any) -> None:
+        call_hook("after_train_iter", batch_idx=batch_idx, data_batch=data_batch, outputs=outputs)
+
+    return before, after

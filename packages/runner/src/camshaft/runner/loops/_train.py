@@ -21,7 +21,7 @@ from camshaft.runner.loops._base import (
     BaseLoop,
     iterate_without_rng,
     resumable_sampler,
-    stage_caller,
+    train_iteration_callers,
 )
 
 __all__ = ["EpochBasedTrainLoop", "IterBasedTrainLoop"]
@@ -57,8 +57,8 @@ class _TrainLoop(BaseLoop):
         self._batch_size: int | None = batch_size if isinstance(batch_size, int) else None
         self._skip_batches = 0
         self._stepped = False  # True between train_step and the end of after_train_iter
-        # Bound by run() for the iterations of one run: see stage_caller().
-        self._call_stage: Callable[..., None] | None = None
+        # Bound by run() for the iterations of one run: see train_iteration_callers().
+        self._iteration_callers: tuple[Callable[..., None], Callable[..., None]] | None = None
         self._optim_wrapper: Any = None
 
     @property
@@ -74,26 +74,26 @@ class _TrainLoop(BaseLoop):
     def run_iter(self, batch_idx: int, data_batch: Any) -> None:
         """One training iteration: hooks around ``model.train_step``."""
         runner = self._runner
-        call = self._call_stage or runner.call_hook
-        call("before_train_iter", batch_idx=batch_idx, data_batch=data_batch)
+        before, after = self._iteration_callers or train_iteration_callers(runner)
+        before(batch_idx, data_batch)
         optim_wrapper = self._optim_wrapper or runner.optim_wrapper
         outputs = runner.model.train_step(data_batch, optim_wrapper=optim_wrapper)
         self._batch_in_epoch += 1
         if self._sampler is not None and self._batch_size is not None:
             self._sampler.advance(self._batch_size)
         self._stepped = True
-        call("after_train_iter", batch_idx=batch_idx, data_batch=data_batch, outputs=outputs)
+        after(batch_idx, data_batch, outputs)
         self._stepped = False
         self._iter += 1
 
     def _bind_run(self) -> None:
         """Bind what every iteration of this run calls (two calls fewer per iteration)."""
         runner = self._runner
-        self._call_stage = stage_caller(runner)
+        self._iteration_callers = train_iteration_callers(runner)
         self._optim_wrapper = runner.optim_wrapper
 
     def _unbind_run(self) -> None:
-        self._call_stage = self._optim_wrapper = None
+        self._iteration_callers = self._optim_wrapper = None
 
     def _batches(self) -> Iterator[Any]:
         """This epoch's remaining batches, from the saved position after a resume."""
