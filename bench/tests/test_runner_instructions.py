@@ -84,6 +84,17 @@ def test_summarize_counts_gives_ratios_and_target_records(bench) -> None:  # typ
     assert set(targets) == {"overhead_vs_mmengine_mlp32"}  # raw's ratio is bounded on mlp784
 
 
+def test_the_784_mlp_is_judged_against_raw(bench) -> None:  # type: ignore[no-untyped-def]
+    totals = {}
+    for kind, per_iter in (("raw", 10_000), ("camshaft", 10_150)):
+        totals["mlp784", kind, 20] = 5
+        totals["mlp784", kind, 220] = 5 + 600 * per_iter
+    _, ratios, targets = bench.summarize_counts(totals, 20, 220)
+    assert ratios == {"camshaft_vs_raw_mlp784": pytest.approx(1.015)}
+    assert targets["camshaft_vs_raw_mlp784"]["target"] == 1.03
+    assert targets["camshaft_vs_raw_mlp784"]["met"] is True
+
+
 def test_summarize_counts_flags_a_missed_target(bench) -> None:  # type: ignore[no-untyped-def]
     totals = {}
     for kind, per_iter in (("raw", 1000), ("camshaft", 1100), ("mmengine", 1300)):
@@ -98,9 +109,10 @@ def test_without_valgrind_the_line_says_it_was_skipped(  # type: ignore[no-untyp
     bench, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(bench.shutil, "which", lambda name: None)
-    assert bench.main([]) == 0
+    assert bench.main(["--model", "mlp784"]) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["bench"] == "runner_instructions"
+    assert line["config"]["model"] == "mlp784"
     assert "valgrind is not on PATH" in line["skipped"]
 
 
@@ -144,3 +156,11 @@ def test_a_failed_callgrind_run_is_reported_with_its_stderr(  # type: ignore[no-
     monkeypatch.setattr(bench.subprocess, "run", fake_run)
     with pytest.raises(RuntimeError, match=r"raw/mlp32/60 failed \(exit 1\):\nvalgrind: boom"):
         bench._count("valgrind", str(tmp_path), "raw", "mlp32", 60)
+
+
+def test_an_unknown_model_is_refused_by_name(  # type: ignore[no-untyped-def]
+    bench, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        bench.main(["--model", "mlp1"])
+    assert "invalid choice: 'mlp1'" in capsys.readouterr().err
