@@ -6,32 +6,34 @@ margins the targets leave. The instructions a run executes hardly move at all. T
 script counts them with valgrind's callgrind (instruction counts only, no cache
 simulation; every thread of the process counted) for the same contenders and the same
 setup as ``runner_overhead.py`` (the seeds' Runner, default hooks, a checkpoint every
-epoch, a log line every 10 iterations):
+epoch, a log line every 10 iterations).
 
-* each contender (``raw``, ``camshaft``, ``mmengine`` when importable) trains in a fresh
-  process under callgrind: a warm-up ``train()`` of a few iterations, then the measured
-  one of 3 epochs of ``S`` iterations; a second process does the same with ``L``
-  iterations per epoch;
-* ``instructions_per_iter`` = (total(L) - total(S)) / (3 (L - S)): imports, start-up,
-  the warm-up, epoch boundaries and checkpoints are the same in both processes and
-  cancel; log lines stay in proportion (``L - S`` is a multiple of the log interval).
+Each contender (``raw``, ``camshaft``, ``mmengine`` when importable) trains in a fresh
+process under callgrind with collection off: a warm-up ``train()`` of a few iterations,
+then the measured one, 3 epochs of ``N`` iterations. A tiny C shim, compiled here from
+``valgrind/callgrind.h``, switches collection on after the 15th iteration of the second
+epoch and off after its ``N - 5``-th, so the count covers ``N - 20`` whole steady
+iterations, ``(N - 20) / 10`` log lines among them, and nothing else: no import, no
+start-up, no epoch boundary, no checkpoint. ``instructions_per_iter`` is that count over
+``N - 20``. Python's hash seed is fixed (``PYTHONHASHSEED=0``), so a rerun gives the
+same count to within a few instructions per iteration.
 
-So the figures are the steady cost of one iteration, as instructions rather than time:
-an instruction is not a fixed time (cache misses, vector width), so they complement the
-timed figures rather than replace them. The defaults (20 and 220 iterations per epoch,
-600 iterations apart) spread the garbage collector's occasional older-generation passes,
-which land wherever the allocation counts say, over enough iterations to keep them from
-moving the ratio.
+Why a window and not two runs of different lengths, differenced (this script's first
+method): the difference carried what the data's size changes besides the iterations
+(allocator paths, hash order). Raw's "per-iteration" count moved by 30,000 between
+lengths 20/120 and 20/220, about 20 % of camshaft's whole overhead; in a window it
+reads 2,497,095 and 2,496,692 for windows of 100 and 200 iterations.
 
-Ratios: ``camshaft_vs_raw_<model>`` (instructions per iteration over raw's) and
-``overhead_vs_mmengine_<model>`` (camshaft's extra instructions over MMEngine's), with
-the issue's targets where it sets one: 1/5 of MMEngine's overhead on the 32-32-2 MLP,
-1.03x raw on the 784-256-10 MLP.
+An instruction is not a fixed time (cache misses, vector width), so the figures
+complement the timed ones rather than replace them. Ratios: ``camshaft_vs_raw_<model>``
+(instructions per iteration over raw's) and ``overhead_vs_mmengine_<model>``
+(camshaft's extra instructions over MMEngine's), with the issue's targets where it sets
+one: 1/5 of MMEngine's overhead on the 32-32-2 MLP, 1.03x raw on the 784-256-10 MLP.
 
-Run: ``python bench/runner_instructions.py`` for the 32-32-2 MLP (about 10 minutes on 2
+Run: ``python bench/runner_instructions.py`` for the 32-32-2 MLP (about 7 minutes on 2
 cores); ``--model mlp784 --no-mmengine`` for the other target (its matrix products are
-slow under valgrind: about 6 minutes per short process). Prints one JSON line; without
-valgrind on PATH the line says the benchmark was skipped and why.
+slow under valgrind). Needs valgrind and a C compiler (Debian: ``apt install valgrind
+gcc``); without either, the JSON line says the benchmark was skipped and why.
 """
 
 from __future__ import annotations
@@ -61,26 +63,33 @@ WARMUP_ITERS = 10
 SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def per_iteration(short_total: int, long_total: int, short: int, long: int) -> float:
-    """Instructions of one steady iteration from two runs of 3 epochs.
+# The window: after the 15th iteration of the second epoch to after its (N - 5)-th.
+WINDOW_START = 15
+WINDOW_END_BEFORE = 5
+# Deterministic dict/set order: hash randomisation moves counts by a few thousand.
+FIXED_HASH_SEED = {"PYTHONHASHSEED": "0"}
+SHIM_SOURCE = """#include <valgrind/callgrind.h>
+void camshaft_bench_toggle_collect(void) { CALLGRIND_TOGGLE_COLLECT; }
+"""
 
-    Args:
-        short_total: The instructions of the process that trained ``short`` iterations
-            per epoch.
-        long_total: The same with ``long`` iterations per epoch.
-        short: Iterations per epoch of the first process.
-        long: Iterations per epoch of the second; greater than ``short``.
 
-    Raises:
-        ValueError: ``long`` is not greater than ``short``.
+def window(iters_per_epoch: int) -> tuple[int, int]:
+    """The measured window, as counts of iterations finished in the measured ``train()``.
+
+    Collection is switched on when the ``start``-th iteration finishes and off when the
+    ``stop``-th does, so the window holds ``stop - start`` whole iterations.
 
     Example:
-        >>> per_iteration(1_000_000, 1_600_000, short=20, long=60)
-        5000.0
+        >>> window(220)
+        (235, 435)
     """
-    if long <= short:
-        raise ValueError(f"`long` must be greater than `short`, got long={long}, short={short}")
-    return (long_total - short_total) / (EPOCHS * (long - short))
+    return iters_per_epoch + WINDOW_START, 2 * iters_per_epoch - WINDOW_END_BEFORE
+
+
+def window_iters(iters_per_epoch: int) -> int:
+    """How many iterations the window holds (``iters_per_epoch - 20``)."""
+    start, stop = window(iters_per_epoch)
+    return stop - start
 
 
 def read_total(path: str | os.PathLike[str]) -> int:
@@ -96,32 +105,29 @@ def read_total(path: str | os.PathLike[str]) -> int:
     raise ValueError(f"{os.fspath(path)!r} is not a callgrind output file: no summary/totals line")
 
 
-def check_lengths(short: int, long: int) -> None:
-    """Raise unless the two epoch lengths give a clean difference.
+def check_iters_per_epoch(iters_per_epoch: int) -> None:
+    """Raise unless the epoch length leaves a window of whole log intervals.
 
     Raises:
-        ValueError: ``short`` is below the log interval, ``long`` is not greater, or the
-            difference is not a multiple of the log interval (log lines would not cancel
-            in proportion).
+        ValueError: ``iters_per_epoch`` is below 40 (the window would hold fewer than
+            20 iterations) or not a multiple of the log interval (the window would hold
+            a fraction of a log line's share).
     """
-    if short < LOG_INTERVAL:
-        raise ValueError(f"--short must be at least {LOG_INTERVAL}, got {short}")
-    if long <= short or (long - short) % LOG_INTERVAL:
+    if iters_per_epoch < 2 * (WINDOW_START + WINDOW_END_BEFORE) or iters_per_epoch % LOG_INTERVAL:
         raise ValueError(
-            f"--long must exceed --short by a multiple of {LOG_INTERVAL}, got "
-            f"short={short}, long={long}"
+            f"--iters-per-epoch must be a multiple of {LOG_INTERVAL} and at least "
+            f"{2 * (WINDOW_START + WINDOW_END_BEFORE)}, got {iters_per_epoch}"
         )
 
 
 def summarize_counts(
-    totals: Mapping[tuple[str, str, int], int], short: int, long: int
+    totals: Mapping[tuple[str, str], int], iters: int
 ) -> tuple[dict[str, dict[str, float]], dict[str, float], dict[str, dict[str, Any]]]:
-    """Per-iteration instructions, the ratios, and target records from the raw totals.
+    """Per-iteration instructions, the ratios, and target records from the window totals.
 
     Args:
-        totals: ``(model, kind, iters_per_epoch) -> instructions``.
-        short: The shorter epoch length.
-        long: The longer one.
+        totals: ``(model, kind) -> instructions`` counted in the window.
+        iters: The iterations in the window.
 
     Returns:
         ``(per_iter, ratios, targets)``: instructions per iteration by model and
@@ -130,10 +136,8 @@ def summarize_counts(
         record ``{camshaft, mmengine, target, met}``.
     """
     per_iter: dict[str, dict[str, float]] = {}
-    for model, kind, _ in totals:
-        per_iter.setdefault(model, {})[kind] = per_iteration(
-            totals[model, kind, short], totals[model, kind, long], short, long
-        )
+    for (model, kind), total in totals.items():
+        per_iter.setdefault(model, {})[kind] = total / iters
     ratios: dict[str, float] = {}
     targets: dict[str, dict[str, Any]] = {}
     for model, counts in per_iter.items():
@@ -156,15 +160,47 @@ def summarize_counts(
     return per_iter, ratios, targets
 
 
+def build_shim(compiler: str, out_dir: str) -> str:
+    """Compile the collection switch into ``out_dir``; return the library's path.
+
+    Raises:
+        RuntimeError: The compiler failed (no ``valgrind/callgrind.h``, say); the
+            message carries its output.
+    """
+    source = os.path.join(out_dir, "toggle.c")
+    library = os.path.join(out_dir, "libtoggle.so")
+    Path(source).write_text(SHIM_SOURCE, encoding="utf-8")
+    proc = subprocess.run(
+        [compiler, "-O2", "-shared", "-fPIC", "-o", library, source],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"compiling the callgrind switch failed (exit {proc.returncode}):\n"
+            f"{(proc.stdout + proc.stderr)[-2000:]}"
+        )
+    return library
+
+
 # --- the worker: one contender's training, run under callgrind ------------------------
 
 
-def worker(kind: str, model: str, iters_per_epoch: int) -> int:
-    """Warm up, then train ``kind`` for 3 epochs of ``iters_per_epoch`` iterations.
+def worker(kind: str, model: str, iters_per_epoch: int, shim: str | None) -> int:
+    """Warm up, then train ``kind`` for 3 epochs, switching collection around the window.
+
+    Args:
+        kind: ``'raw'``, ``'camshaft'`` or ``'mmengine'``.
+        model: A key of ``runner_overhead.MODELS``.
+        iters_per_epoch: Iterations per epoch of the measured run.
+        shim: The compiled switch (see :func:`build_shim`), or None to run without one
+            (a plain run, as the tests do).
 
     Returns:
         The training iterations run, the warm-up's included.
     """
+    import ctypes
     import gc
 
     import torch
@@ -172,15 +208,22 @@ def worker(kind: str, model: str, iters_per_epoch: int) -> int:
 
     torch.set_num_threads(1)
     dims = MODELS[model]
+    toggle = ctypes.CDLL(shim).camshaft_bench_toggle_collect if shim else None
+    start, stop = window(iters_per_epoch)
     done = [0]
 
-    def after_iter() -> None:  # what runner_overhead's probe costs, for every contender
+    def warm_up_iter() -> None:
         done[0] += 1
 
-    for length in (WARMUP_ITERS, iters_per_epoch):
+    def measured_iter() -> None:  # what runner_overhead's probe costs, for every contender
+        done[0] += 1
+        if toggle is not None and (done[0] - WARMUP_ITERS in (start, stop)):
+            toggle()
+
+    for length, probe in ((WARMUP_ITERS, warm_up_iter), (iters_per_epoch, measured_iter)):
         case = Case(model, dims, make_dataset(dims, length), length)
         with contender(kind, case) as (built, _):
-            train, _ = train_contender(kind, built, after_iter)
+            train, _ = train_contender(kind, built, probe)
             gc.collect()
             train()
             del train
@@ -190,11 +233,12 @@ def worker(kind: str, model: str, iters_per_epoch: int) -> int:
 # --- the driver -----------------------------------------------------------------------
 
 
-def _count(valgrind: str, out_dir: str, kind: str, model: str, length: int) -> int:
+def _count(valgrind: str, shim: str, out_dir: str, kind: str, model: str, length: int) -> int:
     out = os.path.join(out_dir, f"callgrind.{model}.{kind}.{length}")
     command = [
         valgrind,
         "--tool=callgrind",
+        "--collect-atstart=no",
         f"--callgrind-out-file={out}",
         sys.executable,
         str(Path(__file__).resolve()),
@@ -202,6 +246,7 @@ def _count(valgrind: str, out_dir: str, kind: str, model: str, length: int) -> i
         kind,
         model,
         str(length),
+        shim,
     ]
     proc = subprocess.run(
         command,
@@ -209,7 +254,7 @@ def _count(valgrind: str, out_dir: str, kind: str, model: str, length: int) -> i
         stderr=subprocess.PIPE,
         text=True,
         check=False,
-        env={**os.environ, **SINGLE_THREADED},
+        env={**os.environ, **SINGLE_THREADED, **FIXED_HASH_SEED},
     )
     if proc.returncode != 0:
         raise RuntimeError(
@@ -229,42 +274,64 @@ def _mmengine_available() -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--worker", nargs=3, metavar=("KIND", "MODEL", "ITERS"), help="internal")
+    parser.add_argument(
+        "--worker", nargs=4, metavar=("KIND", "MODEL", "ITERS", "SHIM"), help="internal"
+    )
     parser.add_argument("--model", default="mlp32", choices=["mlp32", "mlp784"])
-    parser.add_argument("--short", type=int, default=20, help="iterations per epoch, first run")
-    parser.add_argument("--long", type=int, default=220, help="iterations per epoch, second run")
+    parser.add_argument(
+        "--iters-per-epoch",
+        type=int,
+        default=220,
+        help="iterations per epoch of the measured run; the window is 20 fewer",
+    )
     parser.add_argument("--no-mmengine", action="store_true", help="skip MMEngine even if found")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
     if args.worker:
-        kind, model, length = args.worker
-        worker(kind, model, int(length))
+        kind, model, length, shim = args.worker
+        worker(kind, model, int(length), shim)
         return 0
-    check_lengths(args.short, args.long)
+    length = args.iters_per_epoch
+    check_iters_per_epoch(length)
     result: dict[str, Any] = {
         "bench": "runner_instructions",
-        "config": {"model": args.model, "short": args.short, "long": args.long},
+        "config": {
+            "model": args.model,
+            "iters_per_epoch": length,
+            "window": list(window(length)),
+            "window_iters": window_iters(length),
+        },
         "machine": machine_info(),
         "versions": package_versions("torch", "camshaft-runner", "mmengine"),
     }
     valgrind = shutil.which("valgrind")
-    if valgrind is None:
-        result["skipped"] = "valgrind is not on PATH (Debian: apt install valgrind)"
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if valgrind is None or compiler is None:
+        missing = "valgrind" if valgrind is None else "a C compiler (cc or gcc)"
+        result["skipped"] = f"{missing} is not on PATH (Debian: apt install valgrind gcc)"
         emit(result)
         return 0
     kinds = ["raw", "camshaft"]
     if not args.no_mmengine and _mmengine_available():
         kinds.append("mmengine")
-    jobs = [(kind, args.model, length) for kind in kinds for length in (args.short, args.long)]
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs))
     with tempfile.TemporaryDirectory(prefix="runner_instructions_") as out_dir, pool:
-        futures = {job: pool.submit(_count, valgrind, out_dir, *job) for job in jobs}
-        totals = {(model, kind, n): futures[kind, model, n].result() for kind, model, n in jobs}
-    per_iter, ratios, targets = summarize_counts(totals, args.short, args.long)
+        try:
+            shim = build_shim(compiler, out_dir)
+        except RuntimeError as exc:
+            result["skipped"] = str(exc)
+            emit(result)
+            return 0
+        futures = {
+            kind: pool.submit(_count, valgrind, shim, out_dir, kind, args.model, length)
+            for kind in kinds
+        }
+        totals = {(args.model, kind): futures[kind].result() for kind in kinds}
+    per_iter, ratios, targets = summarize_counts(totals, window_iters(length))
     result.update(
         results={
             "instructions_per_iter": per_iter,
-            "totals": {f"{model}/{kind}/{n}": v for (model, kind, n), v in totals.items()},
+            "window_totals": {f"{model}/{kind}": v for (model, kind), v in totals.items()},
         },
         ratios=ratios,
         targets=targets,

@@ -1,9 +1,13 @@
-"""runner_instructions: the arithmetic, the callgrind file reader, bad input, the worker."""
+"""runner_instructions: the window, the callgrind file reader, bad input, the worker."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,14 +28,12 @@ def bench(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     return module
 
 
-def test_per_iteration_divides_the_difference_by_the_extra_iterations(bench) -> None:  # type: ignore[no-untyped-def]
-    # 3 epochs of 40 extra iterations each: 120 iterations for 600,000 instructions.
-    assert bench.per_iteration(1_000_000, 1_600_000, short=20, long=60) == 5000.0
-
-
-def test_per_iteration_rejects_a_long_run_that_is_not_longer(bench) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ValueError, match="long=20, short=20"):
-        bench.per_iteration(1, 2, short=20, long=20)
+def test_the_window_is_steady_iterations_of_the_second_epoch(bench) -> None:  # type: ignore[no-untyped-def]
+    # After the 15th iteration of epoch 2 to after its 215th: 200 iterations, 20 log lines.
+    assert bench.window(220) == (235, 435)
+    assert bench.window_iters(220) == 200
+    start, stop = bench.window(40)
+    assert 40 < start < stop < 80  # inside the second epoch, its boundaries left out
 
 
 def test_read_total_reads_the_summary_line(bench, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -52,29 +54,23 @@ def test_read_total_names_a_file_that_is_not_callgrind_output(bench, tmp_path: P
         bench.read_total(out)
 
 
-@pytest.mark.parametrize(
-    ("short", "long", "message"),
-    [
-        (5, 45, "--short must be at least 10, got 5"),
-        (20, 55, "short=20, long=55"),
-        (20, 20, "long=20"),
-    ],
-)
-def test_check_lengths_rejects_lengths_whose_difference_is_not_clean(  # type: ignore[no-untyped-def]
-    bench, short: int, long: int, message: str
+@pytest.mark.parametrize("length", [30, 45, 0, -20])
+def test_check_iters_per_epoch_rejects_a_window_of_partial_log_intervals(  # type: ignore[no-untyped-def]
+    bench, length: int
 ) -> None:
-    with pytest.raises(ValueError, match=message):
-        bench.check_lengths(short, long)
-    bench.check_lengths(20, 60)  # the defaults pass
+    with pytest.raises(ValueError, match=f"multiple of 10 and at least 40, got {length}"):
+        bench.check_iters_per_epoch(length)
+    bench.check_iters_per_epoch(220)  # the default passes
+    bench.check_iters_per_epoch(40)
 
 
 def test_summarize_counts_gives_ratios_and_target_records(bench) -> None:  # type: ignore[no-untyped-def]
-    # Per iteration: raw 1,000; camshaft 1,050; MMEngine 1,300 (120 extra iterations).
-    totals = {}
-    for kind, per_iter in (("raw", 1000), ("camshaft", 1050), ("mmengine", 1300)):
-        totals["mlp32", kind, 20] = 10_000_000
-        totals["mlp32", kind, 60] = 10_000_000 + 120 * per_iter
-    per_iter, ratios, targets = bench.summarize_counts(totals, 20, 60)
+    # Per iteration: raw 1,000; camshaft 1,050; MMEngine 1,300 (windows of 200 iterations).
+    totals = {
+        ("mlp32", kind): 200 * n
+        for kind, n in (("raw", 1000), ("camshaft", 1050), ("mmengine", 1300))
+    }
+    per_iter, ratios, targets = bench.summarize_counts(totals, 200)
     assert per_iter == {"mlp32": {"raw": 1000.0, "camshaft": 1050.0, "mmengine": 1300.0}}
     assert ratios["camshaft_vs_raw_mlp32"] == pytest.approx(1.05)
     assert ratios["overhead_vs_mmengine_mlp32"] == pytest.approx(50 / 300)
@@ -85,22 +81,19 @@ def test_summarize_counts_gives_ratios_and_target_records(bench) -> None:  # typ
 
 
 def test_the_784_mlp_is_judged_against_raw(bench) -> None:  # type: ignore[no-untyped-def]
-    totals = {}
-    for kind, per_iter in (("raw", 10_000), ("camshaft", 10_150)):
-        totals["mlp784", kind, 20] = 5
-        totals["mlp784", kind, 220] = 5 + 600 * per_iter
-    _, ratios, targets = bench.summarize_counts(totals, 20, 220)
+    totals = {("mlp784", "raw"): 100 * 10_000, ("mlp784", "camshaft"): 100 * 10_150}
+    _, ratios, targets = bench.summarize_counts(totals, 100)
     assert ratios == {"camshaft_vs_raw_mlp784": pytest.approx(1.015)}
     assert targets["camshaft_vs_raw_mlp784"]["target"] == 1.03
     assert targets["camshaft_vs_raw_mlp784"]["met"] is True
 
 
 def test_summarize_counts_flags_a_missed_target(bench) -> None:  # type: ignore[no-untyped-def]
-    totals = {}
-    for kind, per_iter in (("raw", 1000), ("camshaft", 1100), ("mmengine", 1300)):
-        totals["mlp32", kind, 20] = 0
-        totals["mlp32", kind, 60] = 120 * per_iter
-    _, ratios, targets = bench.summarize_counts(totals, 20, 60)
+    totals = {
+        ("mlp32", kind): 120 * n
+        for kind, n in (("raw", 1000), ("camshaft", 1100), ("mmengine", 1300))
+    }
+    _, ratios, targets = bench.summarize_counts(totals, 120)
     assert ratios["overhead_vs_mmengine_mlp32"] == pytest.approx(1 / 3)
     assert targets["overhead_vs_mmengine_mlp32"]["met"] is False
 
@@ -118,14 +111,41 @@ def test_without_valgrind_the_line_says_it_was_skipped(  # type: ignore[no-untyp
 
 def test_bad_lengths_are_refused_before_any_run(bench, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(bench.subprocess, "run", pytest.fail)
-    with pytest.raises(ValueError, match="--long must exceed --short"):
-        bench.main(["--short", "20", "--long", "25"])
+    with pytest.raises(ValueError, match="--iters-per-epoch must be a multiple of 10"):
+        bench.main(["--iters-per-epoch", "25"])
+
+
+def test_without_a_c_compiler_the_line_says_it_was_skipped(  # type: ignore[no-untyped-def]
+    bench, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(
+        bench.shutil, "which", lambda name: "/usr/bin/valgrind" if name == "valgrind" else None
+    )
+    monkeypatch.setattr(bench.subprocess, "run", pytest.fail)
+    assert bench.main([]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "a C compiler (cc or gcc) is not on PATH" in line["skipped"]
+    assert line["config"]["window_iters"] == 200
+
+
+def test_a_shim_that_does_not_compile_is_reported_with_the_compiler_output(  # type: ignore[no-untyped-def]
+    bench, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def fake_run(command, **kwargs):  # type: ignore[no-untyped-def]
+        return bench.subprocess.CompletedProcess(
+            command, 1, "", "fatal error: valgrind/callgrind.h"
+        )
+
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    with pytest.raises(RuntimeError, match=r"exit 1\):\nfatal error: valgrind/callgrind\.h"):
+        bench.build_shim("cc", str(tmp_path))
+    assert "CALLGRIND_TOGGLE_COLLECT" in (tmp_path / "toggle.c").read_text()
 
 
 def test_the_worker_trains_each_contender(bench, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    # What runs under callgrind, run plainly: warm-up and a 12-iteration epoch, 3 times.
+    # What runs under callgrind, run plainly: warm-up, then three 40-iteration epochs.
     for kind in ("raw", "camshaft"):
-        assert bench.worker(kind, "mlp32", 12) == 3 * (bench.WARMUP_ITERS + 12)
+        assert bench.worker(kind, "mlp32", 40, None) == 3 * (bench.WARMUP_ITERS + 40)
 
 
 def test_each_callgrind_run_is_single_threaded(  # type: ignore[no-untyped-def]
@@ -140,11 +160,12 @@ def test_each_callgrind_run_is_single_threaded(  # type: ignore[no-untyped-def]
         return bench.subprocess.CompletedProcess(command, 0, None, "")
 
     monkeypatch.setattr(bench.subprocess, "run", fake_run)
-    assert bench._count("valgrind", str(tmp_path), "camshaft", "mlp32", 20) == 7
-    assert seen["command"][:2] == ["valgrind", "--tool=callgrind"]
-    assert seen["command"][-4:] == ["--worker", "camshaft", "mlp32", "20"]
+    assert bench._count("valgrind", "/x/libtoggle.so", str(tmp_path), "camshaft", "mlp32", 60) == 7
+    assert seen["command"][:3] == ["valgrind", "--tool=callgrind", "--collect-atstart=no"]
+    assert seen["command"][-5:] == ["--worker", "camshaft", "mlp32", "60", "/x/libtoggle.so"]
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         assert seen["env"][name] == "1"
+    assert seen["env"]["PYTHONHASHSEED"] == "0"
 
 
 def test_a_failed_callgrind_run_is_reported_with_its_stderr(  # type: ignore[no-untyped-def]
@@ -155,7 +176,7 @@ def test_a_failed_callgrind_run_is_reported_with_its_stderr(  # type: ignore[no-
 
     monkeypatch.setattr(bench.subprocess, "run", fake_run)
     with pytest.raises(RuntimeError, match=r"raw/mlp32/60 failed \(exit 1\):\nvalgrind: boom"):
-        bench._count("valgrind", str(tmp_path), "raw", "mlp32", 60)
+        bench._count("valgrind", "/x/libtoggle.so", str(tmp_path), "raw", "mlp32", 60)
 
 
 def test_an_unknown_model_is_refused_by_name(  # type: ignore[no-untyped-def]
@@ -164,3 +185,40 @@ def test_an_unknown_model_is_refused_by_name(  # type: ignore[no-untyped-def]
     with pytest.raises(SystemExit):
         bench.main(["--model", "mlp1"])
     assert "invalid choice: 'mlp1'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(
+    shutil.which("valgrind") is None or (shutil.which("cc") or shutil.which("gcc")) is None,
+    reason="needs valgrind and a C compiler, which the bench session does not install",
+)
+def test_the_shim_counts_only_between_its_two_calls(bench, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    shim = bench.build_shim(shutil.which("cc") or shutil.which("gcc"), str(tmp_path))
+    program = (
+        "import ctypes, sys\n"
+        f"toggle = ctypes.CDLL({shim!r}).camshaft_bench_toggle_collect\n"
+        "n = int(sys.argv[1])\n"
+        "toggle(); total = sum(i * i for i in range(n)); toggle()\n"
+    )
+    counts = []
+    for n in (1_000, 21_000):
+        out = tmp_path / f"callgrind.{n}"
+        subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--collect-atstart=no",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                "-c",
+                program,
+                str(n),
+            ],
+            check=True,
+            capture_output=True,
+            env={**os.environ, **bench.FIXED_HASH_SEED},
+        )
+        counts.append(bench.read_total(out))
+    # Only the sum is counted: no interpreter start-up (tens of millions of instructions),
+    # and 20,000 more terms cost 20,000 times one term's few dozen instructions.
+    assert 0 < counts[0] < 2_000_000
+    assert 20 * 20_000 < counts[1] - counts[0] < 2_000 * 20_000

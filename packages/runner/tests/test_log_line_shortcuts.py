@@ -12,6 +12,7 @@ import enum
 import inspect
 import json
 import logging
+import math
 import pickle
 import sys
 import time
@@ -73,6 +74,22 @@ def test_records_name_the_line_that_logged_them(caplog: pytest.LogCaptureFixture
     assert records[-1].stack_info.splitlines()[-1].strip() == (
         'logger.info("with stack", stack_info=True), (stack_line := _line())'
     )
+
+
+def test_repeated_calls_from_several_lines_keep_their_own_line_numbers(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logger = MMLogger.get_instance("repeated")
+    monkeypatch.setattr(logger_module, "_CALLER_LINES_LIMIT", 3)  # forces a clear midway
+    expected = []
+    with caplog.at_level(logging.INFO):
+        for step in range(4):  # the second pass on reads the remembered lines
+            logger.info("first %d", step), expected.append(_line())
+            logger.info("second %d", step), expected.append(_line())
+            exec("logger.info('from a code object of its own')", {"logger": logger})
+            expected.append(1)
+    assert [r.lineno for r in caplog.records] == expected
+    assert len(logger_module._CALLER_LINES) <= 3
 
 
 def test_find_caller_agrees_with_logging_for_each_stacklevel() -> None:
@@ -275,9 +292,9 @@ def test_local_backend_lines_match_json(tmp_path: Path) -> None:
 
 
 def _reference_mean(buffer: HistoryBuffer, window: int | None) -> float:
-    """The mean as the generic path computes it (``ndarray.sum``); flushes ``buffer``."""
+    """The mean as documented (``math.fsum`` up to 256 values, else numpy); flushes ``buffer``."""
     values, counts, whole = buffer._window(window)
-    total = float(values.sum())
+    total = math.fsum(values.tolist()) if values.shape[0] <= 256 else float(values.sum())
     count = float(counts.sum()) if counts is not None else float(values.shape[0])
     if whole:
         total += buffer._evicted[1]
@@ -288,9 +305,9 @@ def _reference_mean(buffer: HistoryBuffer, window: int | None) -> float:
 @pytest.mark.parametrize("max_length", [1_000_000, 40])
 def test_window_means_are_bit_identical_to_the_generic_sum(max_length: int) -> None:
     generator = np.random.default_rng(0)
-    for n in (1, 7, 8, 9, 33, 130, 300):
+    for n in (1, 7, 8, 9, 33, 130, 300, 600):
         values = (generator.standard_normal(n) * 10.0 ** generator.integers(-5, 5, n)).tolist()
-        for window in (1, 3, 8, 10, 17, 64, 129, n, n + 5):
+        for window in (1, 3, 8, 10, 17, 64, 129, 256, 257, n, n + 5):
             queued = HistoryBuffer(max_length=max_length)
             for value in values:
                 queued.update(value)
@@ -303,6 +320,17 @@ def test_window_means_are_bit_identical_to_the_generic_sum(max_length: int) -> N
     for _ in range(3):
         negative_zeros.update(-0.0)
     assert str(negative_zeros.mean(3)) == str(_reference_mean(negative_zeros, 3)) == "0.0"
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_a_short_window_is_summed_exactly_rounded(as_tensor: bool) -> None:
+    # In float64, 1e16 + 1.0 rounds back to 1e16: a running or pairwise sum of these
+    # three values is 0.0, the exactly rounded one is 1.0.
+    buffer = HistoryBuffer()
+    for value in (1e16, 1.0, -1e16):
+        buffer.update(torch.tensor(value, dtype=torch.float64) if as_tensor else value)
+    assert buffer.mean(3) == pytest.approx(1.0 / 3)
+    assert buffer.mean(3) == buffer.mean()  # the same sum from the ring
 
 
 def test_float_siblings_stay_queued_and_read_right_after_a_tensor_read() -> None:

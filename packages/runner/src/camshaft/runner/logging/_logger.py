@@ -31,6 +31,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 import torch.distributed as dist
@@ -246,6 +247,28 @@ _LEVEL_METHOD_CODES = frozenset(
     for name in ("debug", "info", "warning", "error", "critical", "log")
 )
 _INTERNAL_FILES: dict[str, bool] = {}  # co_filename -> whether findCaller skips it
+# (id(code), instruction offset) -> (code, line). A frame's line is a function of its code
+# and offset, but ``f_lineno`` decodes the code's line table on every read: about a
+# tenth of a log line's cost. The code is kept so that a reused id cannot match.
+_CALLER_LINES: dict[tuple[int, int], tuple[CodeType, int]] = {}
+_CALLER_LINES_LIMIT = 4096
+
+
+def _caller_line(frame: FrameType, code: CodeType) -> int:
+    """``frame.f_lineno``, remembered by code object and instruction offset."""
+    key = (id(code), frame.f_lasti)
+    try:
+        known, line = _CALLER_LINES[key]
+    except KeyError:
+        pass
+    else:
+        if known is code:
+            return line
+    line = frame.f_lineno
+    if len(_CALLER_LINES) >= _CALLER_LINES_LIMIT:
+        _CALLER_LINES.clear()
+    _CALLER_LINES[key] = (code, line)
+    return line
 
 
 def _is_internal_file(filename: str) -> bool:
@@ -409,7 +432,7 @@ class MMLogger(logging.Logger):
                     except KeyError:
                         internal = _INTERNAL_FILES[filename] = _is_internal_file(filename)
                     if not internal:
-                        return filename, caller.f_lineno, code.co_name, None
+                        return filename, _caller_line(caller, code), code.co_name, None
         # The standard walk counts this method's frame as a caller: one level more.
         return super().findCaller(stack_info, stacklevel + 1)
 
