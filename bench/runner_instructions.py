@@ -9,20 +9,28 @@ setup as ``runner_overhead.py`` (the seeds' Runner, default hooks, a checkpoint 
 epoch, a log line every 10 iterations).
 
 Each contender (``raw``, ``camshaft``, ``mmengine`` when importable) trains in a fresh
-process under callgrind with collection off: a warm-up ``train()`` of a few iterations,
-then the measured one, 3 epochs of ``N`` iterations. A tiny C shim, compiled here from
-``valgrind/callgrind.h``, switches collection on after the 15th iteration of the second
-epoch and off after its ``N - 5``-th, so the count covers ``N - 20`` whole steady
-iterations, ``(N - 20) / 10`` log lines among them, and nothing else: no import, no
-start-up, no epoch boundary, no checkpoint. ``instructions_per_iter`` is that count over
-``N - 20``. Python's hash seed is fixed (``PYTHONHASHSEED=0``), so a rerun gives the
-same count to within a few instructions per iteration.
+process under callgrind with collection off: a warm-up ``train()`` of 3 short epochs,
+then the measured one, 3 epochs of ``N`` iterations (default 120). A tiny C shim,
+compiled here from ``valgrind/callgrind.h``, switches collection on after the 15th
+iteration of the measured run's second epoch and off after its ``N - 5``-th, so the
+count covers ``N - 20`` whole steady iterations, ``(N - 20) / 10`` log lines among
+them, and nothing else: no import, no start-up, no epoch boundary, no checkpoint.
+``instructions_per_iter`` is that count over ``N - 20``.
+
+Two things move the count of the same code, and are held still or averaged out:
+Python's hash seed (fixed, ``PYTHONHASHSEED=0``) and the process's memory layout.
+The layout follows from things as incidental as the size of the environment (it
+shifts the stack): the raw loop's count moved by up to 0.3 % (about 7,000
+instructions per iteration, 1 % of MMEngine's overhead) between runs that differed
+only there. So each contender runs ``--repeats`` times (default 3), each time with
+the environment padded by a different amount (``CAMSHAFT_BENCH_LAYOUT_PAD``), and
+its median is used; ``spread_per_iter`` reports how far its runs lay apart. Runs of
+the same code and layout give the same count to the instruction.
 
 Why a window and not two runs of different lengths, differenced (this script's first
 method): the difference carried what the data's size changes besides the iterations
 (allocator paths, hash order). Raw's "per-iteration" count moved by 30,000 between
-lengths 20/120 and 20/220, about 20 % of camshaft's whole overhead; in a window it
-reads 2,497,095 and 2,496,692 for windows of 100 and 200 iterations.
+lengths 20/120 and 20/220, about 20 % of camshaft's whole overhead.
 
 An instruction is not a fixed time (cache misses, vector width), so the figures
 complement the timed ones rather than replace them. Ratios: ``camshaft_vs_raw_<model>``
@@ -30,10 +38,11 @@ complement the timed ones rather than replace them. Ratios: ``camshaft_vs_raw_<m
 (camshaft's extra instructions over MMEngine's), with the issue's targets where it sets
 one: 1/5 of MMEngine's overhead on the 32-32-2 MLP, 1.03x raw on the 784-256-10 MLP.
 
-Run: ``python bench/runner_instructions.py`` for the 32-32-2 MLP (about 7 minutes on 2
-cores); ``--model mlp784 --no-mmengine`` for the other target (its matrix products are
-slow under valgrind). Needs valgrind and a C compiler (Debian: ``apt install valgrind
-gcc``); without either, the JSON line says the benchmark was skipped and why.
+Run: ``python bench/runner_instructions.py`` for the 32-32-2 MLP (about 12 minutes on
+2 cores: 9 runs under valgrind, two at a time); ``--model mlp784 --no-mmengine`` for
+the other target (its matrix products are slow under valgrind). Needs valgrind and a
+C compiler (Debian: ``apt install valgrind gcc``); without either, the JSON line says
+the benchmark was skipped and why.
 """
 
 from __future__ import annotations
@@ -45,7 +54,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +77,12 @@ WINDOW_START = 15
 WINDOW_END_BEFORE = 5
 # Deterministic dict/set order: hash randomisation moves counts by a few thousand.
 FIXED_HASH_SEED = {"PYTHONHASHSEED": "0"}
+# Each contender runs once per padding of this variable: the environment's size moves
+# the stack and so the addresses the process works with, and with them a few
+# thousand instructions per iteration (pointer hashes, alignment of copies). The
+# median of the runs is taken; their spread is reported.
+LAYOUT_VARIABLE = "CAMSHAFT_BENCH_LAYOUT_PAD"
+LAYOUT_PAD_STEP = 1000  # bytes more per repeat
 SHIM_SOURCE = """#include <valgrind/callgrind.h>
 void camshaft_bench_toggle_collect(void) { CALLGRIND_TOGGLE_COLLECT; }
 """
@@ -90,6 +105,27 @@ def window_iters(iters_per_epoch: int) -> int:
     """How many iterations the window holds (``iters_per_epoch - 20``)."""
     start, stop = window(iters_per_epoch)
     return stop - start
+
+
+def layout_padding(repeat: int) -> str:
+    """The value of ``LAYOUT_VARIABLE`` for run ``repeat`` (0: empty)."""
+    return "." * (LAYOUT_PAD_STEP * repeat)
+
+
+def median_totals(
+    runs: Mapping[tuple[str, str], Sequence[int]],
+) -> dict[tuple[str, str], int]:
+    """Each contender's median window total over its runs (the lower middle for an even count).
+
+    Raises:
+        ValueError: A contender has no runs.
+    """
+    medians = {}
+    for key, totals in runs.items():
+        if not totals:
+            raise ValueError(f"no runs for {key[1]} on {key[0]}")
+        medians[key] = sorted(totals)[(len(totals) - 1) // 2]
+    return medians
 
 
 def read_total(path: str | os.PathLike[str]) -> int:
@@ -188,7 +224,7 @@ def build_shim(compiler: str, out_dir: str) -> str:
 
 
 def worker(kind: str, model: str, iters_per_epoch: int, shim: str | None) -> int:
-    """Warm up, then train ``kind`` for 3 epochs, switching collection around the window.
+    """What runs under callgrind: :func:`train_windowed` switched by the compiled shim.
 
     Args:
         kind: ``'raw'``, ``'camshaft'`` or ``'mmengine'``.
@@ -201,6 +237,23 @@ def worker(kind: str, model: str, iters_per_epoch: int, shim: str | None) -> int
         The training iterations run, the warm-up's included.
     """
     import ctypes
+
+    toggle = ctypes.CDLL(shim).camshaft_bench_toggle_collect if shim else None
+    return train_windowed(kind, model, iters_per_epoch, toggle)
+
+
+def train_windowed(
+    kind: str, model: str, iters_per_epoch: int, toggle: Callable[[], object] | None
+) -> int:
+    """Warm up, then train ``kind`` for 3 epochs, calling ``toggle`` around the window.
+
+    The warm-up is a ``train()`` of 3 epochs of ``WARMUP_ITERS`` iterations. The window
+    is counted in iterations of the measured ``train()`` alone (see :func:`window`):
+    ``toggle`` is called when its ``start``-th and its ``stop``-th iteration finish.
+
+    Returns:
+        The training iterations run, the warm-up's included.
+    """
     import gc
 
     import torch
@@ -208,16 +261,16 @@ def worker(kind: str, model: str, iters_per_epoch: int, shim: str | None) -> int
 
     torch.set_num_threads(1)
     dims = MODELS[model]
-    toggle = ctypes.CDLL(shim).camshaft_bench_toggle_collect if shim else None
     start, stop = window(iters_per_epoch)
-    done = [0]
+    warm_up_done = [0]
+    measured_done = [0]
 
     def warm_up_iter() -> None:
-        done[0] += 1
+        warm_up_done[0] += 1
 
     def measured_iter() -> None:  # what runner_overhead's probe costs, for every contender
-        done[0] += 1
-        if toggle is not None and (done[0] - WARMUP_ITERS in (start, stop)):
+        measured_done[0] += 1
+        if toggle is not None and (measured_done[0] == start or measured_done[0] == stop):
             toggle()
 
     for length, probe in ((WARMUP_ITERS, warm_up_iter), (iters_per_epoch, measured_iter)):
@@ -227,14 +280,16 @@ def worker(kind: str, model: str, iters_per_epoch: int, shim: str | None) -> int
             gc.collect()
             train()
             del train
-    return done[0]
+    return warm_up_done[0] + measured_done[0]
 
 
 # --- the driver -----------------------------------------------------------------------
 
 
-def _count(valgrind: str, shim: str, out_dir: str, kind: str, model: str, length: int) -> int:
-    out = os.path.join(out_dir, f"callgrind.{model}.{kind}.{length}")
+def _count(
+    valgrind: str, shim: str, out_dir: str, kind: str, model: str, length: int, repeat: int = 0
+) -> int:
+    out = os.path.join(out_dir, f"callgrind.{model}.{kind}.{length}.{repeat}")
     command = [
         valgrind,
         "--tool=callgrind",
@@ -254,11 +309,17 @@ def _count(valgrind: str, shim: str, out_dir: str, kind: str, model: str, length
         stderr=subprocess.PIPE,
         text=True,
         check=False,
-        env={**os.environ, **SINGLE_THREADED, **FIXED_HASH_SEED},
+        env={
+            **os.environ,
+            **SINGLE_THREADED,
+            **FIXED_HASH_SEED,
+            LAYOUT_VARIABLE: layout_padding(repeat),
+        },
     )
     if proc.returncode != 0:
         raise RuntimeError(
-            f"callgrind run {kind}/{model}/{length} failed (exit {proc.returncode}):\n"
+            f"callgrind run {kind}/{model}/{length} (repeat {repeat}) failed "
+            f"(exit {proc.returncode}):\n"
             f"{proc.stderr[-3000:]}"
         )
     return read_total(out)
@@ -281,8 +342,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--iters-per-epoch",
         type=int,
-        default=220,
+        default=120,
         help="iterations per epoch of the measured run; the window is 20 fewer",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="runs per contender, each with the environment padded differently; median",
     )
     parser.add_argument("--no-mmengine", action="store_true", help="skip MMEngine even if found")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
@@ -293,6 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     length = args.iters_per_epoch
     check_iters_per_epoch(length)
+    if args.repeats < 1:
+        raise ValueError(f"--repeats must be at least 1, got {args.repeats}")
     result: dict[str, Any] = {
         "bench": "runner_instructions",
         "config": {
@@ -300,6 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "iters_per_epoch": length,
             "window": list(window(length)),
             "window_iters": window_iters(length),
+            "repeats": args.repeats,
         },
         "machine": machine_info(),
         "versions": package_versions("torch", "camshaft-runner", "mmengine"),
@@ -323,15 +393,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             emit(result)
             return 0
         futures = {
-            kind: pool.submit(_count, valgrind, shim, out_dir, kind, args.model, length)
+            kind: [
+                pool.submit(_count, valgrind, shim, out_dir, kind, args.model, length, repeat)
+                for repeat in range(args.repeats)
+            ]
             for kind in kinds
         }
-        totals = {(args.model, kind): futures[kind].result() for kind in kinds}
-    per_iter, ratios, targets = summarize_counts(totals, window_iters(length))
+        runs = {(args.model, kind): [f.result() for f in futures[kind]] for kind in kinds}
+    iters = window_iters(length)
+    totals = median_totals(runs)
+    per_iter, ratios, targets = summarize_counts(totals, iters)
     result.update(
         results={
             "instructions_per_iter": per_iter,
-            "window_totals": {f"{model}/{kind}": v for (model, kind), v in totals.items()},
+            "window_totals": {f"{model}/{kind}": v for (model, kind), v in runs.items()},
+            "spread_per_iter": {
+                f"{model}/{kind}": round((max(v) - min(v)) / iters, 1)
+                for (model, kind), v in runs.items()
+            },
         },
         ratios=ratios,
         targets=targets,

@@ -125,7 +125,80 @@ def test_without_a_c_compiler_the_line_says_it_was_skipped(  # type: ignore[no-u
     assert bench.main([]) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert "a C compiler (cc or gcc) is not on PATH" in line["skipped"]
-    assert line["config"]["window_iters"] == 200
+    assert line["config"]["window_iters"] == 100
+    assert line["config"]["repeats"] == 3
+
+
+def test_each_repeat_runs_with_a_differently_padded_environment(  # type: ignore[no-untyped-def]
+    bench, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pads = []
+
+    def fake_run(command, **kwargs):  # type: ignore[no-untyped-def]
+        pads.append(kwargs["env"][bench.LAYOUT_VARIABLE])
+        out = next(arg for arg in command if arg.startswith("--callgrind-out-file="))
+        Path(out.split("=", 1)[1]).write_text("summary: 7\n")
+        return bench.subprocess.CompletedProcess(command, 0, None, "")
+
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    for repeat in range(3):
+        bench._count("valgrind", "/x/libtoggle.so", str(tmp_path), "raw", "mlp32", 60, repeat)
+    assert [len(pad) for pad in pads] == [0, bench.LAYOUT_PAD_STEP, 2 * bench.LAYOUT_PAD_STEP]
+    assert len(list(tmp_path.iterdir())) == 3  # one output file per repeat
+
+
+def test_median_totals_takes_each_contenders_middle_run(bench) -> None:  # type: ignore[no-untyped-def]
+    runs = {("mlp32", "raw"): [30, 10, 20], ("mlp32", "camshaft"): [8, 4], ("m", "x"): [5]}
+    assert bench.median_totals(runs) == {
+        ("mlp32", "raw"): 20,
+        ("mlp32", "camshaft"): 4,
+        ("m", "x"): 5,
+    }
+    with pytest.raises(ValueError, match="no runs for camshaft on mlp32"):
+        bench.median_totals({("mlp32", "camshaft"): []})
+
+
+def test_main_reports_the_median_of_the_repeats_and_their_spread(  # type: ignore[no-untyped-def]
+    bench, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Per iteration over a 100-iteration window: raw 1,000 +/- 10, camshaft 1,050,
+    # MMEngine 1,300; the outlying run of each is not the one used.
+    per_repeat = {
+        "raw": [1000, 1010, 990],
+        "camshaft": [1050, 1300, 1050],
+        "mmengine": [900, 1300, 1301],
+    }
+    monkeypatch.setattr(bench.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(bench, "build_shim", lambda compiler, out_dir: "/x/libtoggle.so")
+    monkeypatch.setattr(bench, "_mmengine_available", lambda: True)
+    monkeypatch.setattr(
+        bench,
+        "_count",
+        lambda valgrind, shim, out_dir, kind, model, length, repeat: 100 * per_repeat[kind][repeat],
+    )
+    assert bench.main(["--jobs", "1"]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["results"]["instructions_per_iter"]["mlp32"] == {
+        "raw": 1000.0,
+        "camshaft": 1050.0,
+        "mmengine": 1300.0,
+    }
+    assert line["results"]["spread_per_iter"] == {
+        "mlp32/raw": 20.0,
+        "mlp32/camshaft": 250.0,
+        "mlp32/mmengine": 401.0,
+    }
+    assert line["ratios"]["overhead_vs_mmengine_mlp32"] == pytest.approx(50 / 300)
+    assert line["targets"]["overhead_vs_mmengine_mlp32"]["met"] is True
+
+
+@pytest.mark.parametrize("repeats", ["0", "-1"])
+def test_repeats_below_one_are_refused_before_any_run(  # type: ignore[no-untyped-def]
+    bench, monkeypatch: pytest.MonkeyPatch, repeats: str
+) -> None:
+    monkeypatch.setattr(bench.subprocess, "run", pytest.fail)
+    with pytest.raises(ValueError, match=f"--repeats must be at least 1, got {repeats}"):
+        bench.main(["--repeats", repeats])
 
 
 def test_a_shim_that_does_not_compile_is_reported_with_the_compiler_output(  # type: ignore[no-untyped-def]
@@ -146,6 +219,33 @@ def test_the_worker_trains_each_contender(bench, tmp_path: Path) -> None:  # typ
     # What runs under callgrind, run plainly: warm-up, then three 40-iteration epochs.
     for kind in ("raw", "camshaft"):
         assert bench.worker(kind, "mlp32", 40, None) == 3 * (bench.WARMUP_ITERS + 40)
+
+
+@pytest.mark.parametrize("kind", ["raw", "camshaft"])
+def test_the_window_covers_steady_iterations_of_the_measured_run(  # type: ignore[no-untyped-def]
+    bench, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    import runner_overhead
+
+    # Count every training iteration, the warm-up's included, to see where the switch
+    # fires: after the 15th and the 35th iteration of the measured run's second epoch.
+    finished = [0]
+    train_contender = runner_overhead.train_contender
+
+    def counting_train_contender(kind, built, probe):  # type: ignore[no-untyped-def]
+        def counted() -> None:
+            finished[0] += 1
+            probe()
+
+        return train_contender(kind, built, counted)
+
+    monkeypatch.setattr(runner_overhead, "train_contender", counting_train_contender)
+    toggled_after: list[int] = []
+    total = bench.train_windowed(kind, "mlp32", 40, lambda: toggled_after.append(finished[0]))
+    warm_up = 3 * bench.WARMUP_ITERS
+    assert total == finished[0] == warm_up + 3 * 40
+    assert toggled_after == [warm_up + 40 + 15, warm_up + 80 - 5]
+    assert [n - warm_up for n in toggled_after] == list(bench.window(40))
 
 
 def test_each_callgrind_run_is_single_threaded(  # type: ignore[no-untyped-def]
@@ -175,7 +275,8 @@ def test_a_failed_callgrind_run_is_reported_with_its_stderr(  # type: ignore[no-
         return bench.subprocess.CompletedProcess(command, 1, None, "valgrind: boom")
 
     monkeypatch.setattr(bench.subprocess, "run", fake_run)
-    with pytest.raises(RuntimeError, match=r"raw/mlp32/60 failed \(exit 1\):\nvalgrind: boom"):
+    failed = r"raw/mlp32/60 \(repeat 0\) failed \(exit 1\):\nvalgrind: boom"
+    with pytest.raises(RuntimeError, match=failed):
         bench._count("valgrind", "/x/libtoggle.so", str(tmp_path), "raw", "mlp32", 60)
 
 

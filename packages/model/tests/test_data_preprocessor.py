@@ -155,6 +155,16 @@ def test_tensors_already_on_the_device_come_back_as_they_are() -> None:
     assert out[1] is targets
 
 
+@pytest.mark.parametrize("as_list", [True, False])
+def test_a_cpu_preprocessor_moves_tensors_that_are_not_on_the_cpu(as_list: bool) -> None:
+    # The CPU's shortcut (``is_cpu``) must not keep a tensor from another device: the
+    # move of a "meta" tensor is attempted, and fails, as it would for any device.
+    elsewhere = torch.empty(2, device="meta")
+    batch = [torch.ones(1), elsewhere] if as_list else elsewhere
+    with pytest.raises(NotImplementedError, match="meta"):
+        BaseDataPreprocessor()(batch)
+
+
 def test_sequences_of_tensors_on_the_device_keep_their_type_and_are_copied() -> None:
     preprocessor = BaseDataPreprocessor()
     inputs, targets = torch.zeros(2, 3), torch.ones(2)
@@ -220,6 +230,10 @@ def test_preprocessor_follows_cuda_and_cpu() -> None:
     preprocessor.cpu()
     assert preprocessor.device == torch.device("cpu")
     assert preprocessor(torch.ones(1)).device == torch.device("cpu")
+    on_cpu = torch.ones(1)
+    out = preprocessor([torch.ones(2, device="cuda"), on_cpu])
+    assert out[0].is_cpu
+    assert out[1] is on_cpu
 
 
 @pytest.mark.gpu

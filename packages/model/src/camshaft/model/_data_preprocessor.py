@@ -100,9 +100,14 @@ class BaseDataPreprocessor(nn.Module):
         """
         if type(self).cast_data is BaseDataPreprocessor.cast_data:
             # Not overridden: skip the two calls of ``cast_data`` and ``device``.
-            device = self._buffers["_device_anchor"].device  # type: ignore[union-attr]
+            anchor: torch.Tensor = self._buffers["_device_anchor"]  # type: ignore[assignment]
+            # ``is_cpu`` is a flag read; ``.device`` builds a new device object.
+            device = _CPU if anchor.is_cpu else anchor.device
             return _cast(data, device, self._non_blocking)
         return self.cast_data(data)
+
+
+_CPU = torch.device("cpu")
 
 
 def _cast(data: Any, device: torch.device, non_blocking: bool) -> Any:
@@ -110,10 +115,14 @@ def _cast(data: Any, device: torch.device, non_blocking: bool) -> Any:
     # Exact-type fast paths first: this runs on every batch, and isinstance against
     # the Mapping ABC alone costs several calls.
     cls = data.__class__
+    # For the CPU, ``is_cpu`` answers "already there?" without building a device object.
+    to_cpu = device is _CPU
     if cls is torch.Tensor:
         # Already there (a CPU run): ``.to`` would return ``data`` itself, after a call
         # through the dispatcher.
-        return data if data.device == device else data.to(device, non_blocking=non_blocking)
+        if data.is_cpu if to_cpu else data.device == device:
+            return data
+        return data.to(device, non_blocking=non_blocking)
     if cls is dict:
         return {key: _cast(value, device, non_blocking) for key, value in data.items()}
     if cls is tuple or cls is list:
@@ -121,7 +130,9 @@ def _cast(data: Any, device: torch.device, non_blocking: bool) -> Any:
         # 3.12); tensors already on ``device`` (a CPU run) are kept without any call.
         items = list(data)
         for index, item in enumerate(items):
-            if item.__class__ is not torch.Tensor or item.device != device:
+            if item.__class__ is not torch.Tensor or not (
+                item.is_cpu if to_cpu else item.device == device
+            ):
                 items[index] = _cast(item, device, non_blocking)
         return items if cls is list else tuple(items)
     if isinstance(data, torch.Tensor):

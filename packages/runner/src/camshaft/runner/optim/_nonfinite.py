@@ -88,7 +88,8 @@ class NonFiniteGuard:
         Raises:
             NonFiniteLossError: the loss is NaN/inf and the policy is ``'error'``.
         """
-        if loss.device.type == "cpu" and not self._distributed:
+        # ``is_cpu`` is a flag read; ``device.type`` builds a device object and a str.
+        if loss.is_cpu and not self._distributed:
             # Reading a CPU total is free: the terms are looked up only to name them.
             value = loss.item()
             if value - value == 0.0:  # false for NaN and ±inf; no call, unlike isfinite
