@@ -286,22 +286,45 @@ def train_windowed(
 # --- the driver -----------------------------------------------------------------------
 
 
-def _count(
-    valgrind: str, shim: str, out_dir: str, kind: str, model: str, length: int, repeat: int = 0
+def find_tools(result: dict[str, Any]) -> tuple[str, str] | None:
+    """``(valgrind, compiler)`` paths; without either, emit ``result`` marked skipped.
+
+    Returns:
+        The two paths, or None once the skipped line is printed.
+    """
+    valgrind = shutil.which("valgrind")
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if valgrind is None or compiler is None:
+        missing = "valgrind" if valgrind is None else "a C compiler (cc or gcc)"
+        result["skipped"] = f"{missing} is not on PATH (Debian: apt install valgrind gcc)"
+        emit(result)
+        return None
+    return valgrind, compiler
+
+
+def count_in_window(
+    valgrind: str, out: str, script: str, worker_args: Sequence[str], label: str, padding: str = ""
 ) -> int:
-    out = os.path.join(out_dir, f"callgrind.{model}.{kind}.{length}.{repeat}")
+    """Run ``script --worker *worker_args`` under callgrind, collection off at start.
+
+    The worker switches collection on and off itself (the shim). One thread in every
+    pool, a fixed hash seed, and ``padding`` as ``LAYOUT_VARIABLE``.
+
+    Returns:
+        The instructions counted, from the output file ``out``.
+
+    Raises:
+        RuntimeError: The run failed; the message names ``label`` and carries stderr.
+    """
     command = [
         valgrind,
         "--tool=callgrind",
         "--collect-atstart=no",
         f"--callgrind-out-file={out}",
         sys.executable,
-        str(Path(__file__).resolve()),
+        script,
         "--worker",
-        kind,
-        model,
-        str(length),
-        shim,
+        *worker_args,
     ]
     proc = subprocess.run(
         command,
@@ -309,20 +332,26 @@ def _count(
         stderr=subprocess.PIPE,
         text=True,
         check=False,
-        env={
-            **os.environ,
-            **SINGLE_THREADED,
-            **FIXED_HASH_SEED,
-            LAYOUT_VARIABLE: layout_padding(repeat),
-        },
+        env={**os.environ, **SINGLE_THREADED, **FIXED_HASH_SEED, LAYOUT_VARIABLE: padding},
     )
     if proc.returncode != 0:
         raise RuntimeError(
-            f"callgrind run {kind}/{model}/{length} (repeat {repeat}) failed "
-            f"(exit {proc.returncode}):\n"
-            f"{proc.stderr[-3000:]}"
+            f"callgrind run {label} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
         )
     return read_total(out)
+
+
+def _count(
+    valgrind: str, shim: str, out_dir: str, kind: str, model: str, length: int, repeat: int = 0
+) -> int:
+    return count_in_window(
+        valgrind,
+        os.path.join(out_dir, f"callgrind.{model}.{kind}.{length}.{repeat}"),
+        str(Path(__file__).resolve()),
+        [kind, model, str(length), shim],
+        f"{kind}/{model}/{length} (repeat {repeat})",
+        layout_padding(repeat),
+    )
 
 
 def _mmengine_available() -> bool:
@@ -374,13 +403,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine_info(),
         "versions": package_versions("torch", "camshaft-runner", "mmengine"),
     }
-    valgrind = shutil.which("valgrind")
-    compiler = shutil.which("cc") or shutil.which("gcc")
-    if valgrind is None or compiler is None:
-        missing = "valgrind" if valgrind is None else "a C compiler (cc or gcc)"
-        result["skipped"] = f"{missing} is not on PATH (Debian: apt install valgrind gcc)"
-        emit(result)
+    tools = find_tools(result)
+    if tools is None:
         return 0
+    valgrind, compiler = tools
     kinds = ["raw", "camshaft"]
     if not args.no_mmengine and _mmengine_available():
         kinds.append("mmengine")

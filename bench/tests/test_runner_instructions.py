@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -12,20 +11,10 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).parents[1]
-
 
 @pytest.fixture
-def bench(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.syspath_prepend(str(BENCH))
-    spec = importlib.util.spec_from_file_location(
-        "bench_runner_instructions", BENCH / "runner_instructions.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_bench):  # type: ignore[no-untyped-def]
+    return load_bench("runner_instructions")
 
 
 def test_the_window_is_steady_iterations_of_the_second_epoch(bench) -> None:  # type: ignore[no-untyped-def]
