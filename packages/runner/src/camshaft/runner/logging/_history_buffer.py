@@ -54,6 +54,14 @@ _fsum = math.fsum
 # its values are still queued or already in the ring.
 _EXACT_SUM_LIMIT = 256
 
+
+def _window_sum(values: Any, length: int) -> float:
+    """The sum of ``length`` floats (a list or a float64 array), as documented above."""
+    if length <= _EXACT_SUM_LIMIT:
+        return _fsum(values if values.__class__ is list else values.tolist())
+    return float(_add_reduce(values))
+
+
 _INITIAL_CAPACITY = 64
 _CHUNK = 1024  # pending tensors stacked into one device tensor
 _PENDING_LIMIT = 65536  # pending values that force a conversion
@@ -281,11 +289,7 @@ class HistoryBuffer:
             ):
                 # The window lies in a queue of floats of count 1: no need to move it.
                 # The same sum as over the ring (see _EXACT_SUM_LIMIT).
-                queued = pending[-window_size:]
-                if window_size <= _EXACT_SUM_LIMIT:
-                    total = _fsum(queued)
-                else:
-                    total = float(_add_reduce(queued))  # type: ignore[arg-type]
+                total = _window_sum(pending[-window_size:], window_size)
                 if window_size < self._size + self._pending_n + self._evicted[0]:
                     return total / window_size
                 return self._whole_mean(total, window_size)
@@ -296,19 +300,12 @@ class HistoryBuffer:
             end = self._start + size
             if end <= values.shape[0]:  # the window is one slice of the ring
                 width = window_size if window_size < size else size
-                last = values[end - width : end]
-                total = (
-                    _fsum(last.tolist()) if width <= _EXACT_SUM_LIMIT else float(_add_reduce(last))
-                )
+                total = _window_sum(values[end - width : end], width)
                 if window_size < size + self._evicted[0]:
                     return total / width
                 return self._whole_mean(total, width)
         window, counts, whole = self._window(window_size)
-        total = (
-            _fsum(window.tolist())
-            if window.shape[0] <= _EXACT_SUM_LIMIT
-            else float(_add_reduce(window))
-        )
+        total = _window_sum(window, window.shape[0])
         count = float(_add_reduce(counts)) if counts is not None else float(window.shape[0])
         if whole:
             total += self._evicted[1]
