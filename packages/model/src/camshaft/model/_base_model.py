@@ -33,6 +33,7 @@ from torch import nn
 
 from camshaft.model._base_module import BaseModule
 from camshaft.model._data_preprocessor import BaseDataPreprocessor
+from camshaft.model._direct_call import direct_forward
 from camshaft.model._init_cfg import InitCfg
 from camshaft.model._protocols import OptimWrapperProtocol
 from camshaft.model._registry import MODELS
@@ -154,19 +155,23 @@ class BaseModel(BaseModule, metaclass=ABCMeta):
         except KeyError:  # not a submodule (a property, say): the usual lookup
             preprocessor = self.data_preprocessor
         context = optim_wrapper.optim_context(self)
+        # ``forward`` called straight when ``__call__`` would add nothing (no hooks, not
+        # compiled, not traced): see ``_direct_call``.
+        preprocess = direct_forward(preprocessor) or preprocessor
         if context.__class__ is nullcontext:
             # Entering a no-op context costs two Python calls per step; skip it.
-            data = preprocessor(data, True)
+            data = preprocess(data, True)
             cls = data.__class__
             if (cls is list or cls is tuple) and type(self)._run_forward is BaseModel._run_forward:
-                losses = self(*data, mode="loss")  # _run_forward's usual case, inline
+                # _run_forward's usual case, inline
+                losses = (direct_forward(self) or self)(*data, mode="loss")
                 if losses.__class__ is not dict:
                     _require_loss_dict(self, losses)
             else:
                 losses = self._run_forward(data, mode="loss")
         else:
             with context:
-                losses = self._run_forward(preprocessor(data, True), mode="loss")
+                losses = self._run_forward(preprocess(data, True), mode="loss")
         parsed_losses, log_vars = self.parse_losses(losses)
         optim_wrapper.update_params(parsed_losses)
         return log_vars
@@ -183,7 +188,8 @@ class BaseModel(BaseModule, metaclass=ABCMeta):
         Raises:
             TypeError: the batch is neither a dict nor a list/tuple.
         """
-        data = self.data_preprocessor(data, False)
+        preprocessor = self.data_preprocessor
+        data = (direct_forward(preprocessor) or preprocessor)(data, False)
         return self._run_forward(data, mode="predict")
 
     def test_step(self, data: Any) -> Any:
@@ -198,7 +204,8 @@ class BaseModel(BaseModule, metaclass=ABCMeta):
         Raises:
             TypeError: the batch is neither a dict nor a list/tuple.
         """
-        data = self.data_preprocessor(data, False)
+        preprocessor = self.data_preprocessor
+        data = (direct_forward(preprocessor) or preprocessor)(data, False)
         return self._run_forward(data, mode="predict")
 
     def parse_losses(
@@ -278,13 +285,14 @@ class BaseModel(BaseModule, metaclass=ABCMeta):
                 ``forward`` returned something other than a dict.
         """
         cls = data.__class__
+        call = direct_forward(self) or self
         # Exact types first: isinstance against the Mapping ABC alone costs three calls.
         if cls is tuple or cls is list:
-            results = self(*data, mode=mode)
+            results = call(*data, mode=mode)
         elif cls is dict or isinstance(data, Mapping):
-            results = self(**data, mode=mode)
+            results = call(**data, mode=mode)
         elif isinstance(data, (list, tuple)):
-            results = self(*data, mode=mode)
+            results = call(*data, mode=mode)
         else:
             raise TypeError(
                 f"the preprocessed batch must be a dict (passed to forward as **kwargs) "
