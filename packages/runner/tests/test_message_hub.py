@@ -159,6 +159,77 @@ def test_one_conversion_serves_every_key_of_a_hub(monkeypatch: pytest.MonkeyPatc
     assert len(conversions) == 1  # one host copy for the 60 values of the three keys
 
 
+class _ReportsAnotherDevice(torch.Tensor):
+    """CPU data that says it is elsewhere, to take the accelerator path on a CPU machine."""
+
+    @property
+    def is_cpu(self) -> bool:  # type: ignore[override]
+        return False
+
+
+def _count_reads(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    reads = {"item": 0, "tolist": 0}
+    for name in reads:
+        original = getattr(torch.Tensor, name)
+
+        def counting(self: torch.Tensor, _name: str = name, _original: Any = original) -> Any:
+            reads[_name] += 1
+            return _original(self)
+
+        monkeypatch.setattr(torch.Tensor, name, counting)
+    return reads
+
+
+def test_a_few_cpu_tensors_are_read_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A log line's ten CPU losses: ten ``.item()`` reads, no stack, same values."""
+    hub = MessageHub("few_cpu")
+    for step in range(10):
+        hub.update_scalar("train/loss", torch.tensor(step + 0.5))
+        hub.update_scalar("train/time", step / 4)
+    hub.update_scalar("train/acc", torch.tensor(3, dtype=torch.int64))
+    hub.update_scalar("train/acc", torch.tensor([0.25], dtype=torch.bfloat16))
+    reads = _count_reads(monkeypatch)
+    assert hub.get_scalar("train/loss").mean(4) == pytest.approx(8.0)
+    assert reads == {"item": 12, "tolist": 0}  # the sibling's two tensors came along
+    np.testing.assert_array_equal(hub.get_scalar("train/acc").data[0], [3.0, 0.25])
+    np.testing.assert_array_equal(hub.get_scalar("train/loss").data[0], np.arange(10) + 0.5)
+    assert hub.get_scalar("train/time").current() == 9 / 4
+
+
+def test_a_few_cpu_tensors_keep_their_counts_and_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    buffer = HistoryBuffer()
+    buffer.update(torch.tensor(1.0))
+    buffer.update(2.0, count=3)
+    buffer.update(torch.tensor(4.0))
+    reads = _count_reads(monkeypatch)
+    values, counts = buffer.data
+    np.testing.assert_array_equal(values, [1.0, 2.0, 4.0])
+    np.testing.assert_array_equal(counts, [1.0, 3.0, 1.0])
+    assert reads == {"item": 2, "tolist": 0}
+
+
+def test_more_cpu_tensors_than_the_limit_are_stacked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from camshaft.runner.logging._tensor_batch import CPU_ITEM_LIMIT
+
+    buffer = HistoryBuffer()
+    for step in range(CPU_ITEM_LIMIT + 1):
+        buffer.update(torch.tensor(float(step)))
+    reads = _count_reads(monkeypatch)
+    assert buffer.current() == float(CPU_ITEM_LIMIT)
+    assert reads == {"item": 0, "tolist": 1}
+
+
+def test_a_tensor_off_the_cpu_sends_the_few_to_one_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    buffer = HistoryBuffer()
+    buffer.update(torch.tensor(1.0))
+    buffer.update(torch.tensor(2.0).as_subclass(_ReportsAnotherDevice))
+    reads = _count_reads(monkeypatch)
+    assert buffer.mean() == 1.5
+    assert reads["item"] == 0
+    # The stacked copy is a subclass tensor: its tolist() passes through the patch twice.
+    assert reads["tolist"] >= 1
+
+
 def test_unread_tensors_are_bounded_and_mixed_chunks_keep_order() -> None:
     buffer = HistoryBuffer(max_length=1000)
     for step in range(70_000):  # past the 65536-value limit on queued tensors
