@@ -133,6 +133,7 @@ def test_a_rebound_global_table_is_read_afresh(monkeypatch: pytest.MonkeyPatch) 
     assert direct_forward(nn.Linear(2, 2)) is None
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.compile imports torch.jit
 def test_a_module_compiled_in_place_forces_the_usual_call() -> None:
     layer = nn.Linear(2, 2)
     layer.compile()  # sets _compiled_call_impl; nothing is compiled until a call
