@@ -38,9 +38,14 @@ HOOK_TABLES = (
 )
 
 _MODULE_CALL = nn.Module.__call__
-_MODULE_CALL_IMPL = nn.Module._call_impl
-# A torch without one of these tables has changed its calling code: never shortcut.
-_SUPPORTED = all(isinstance(getattr(_torch_module, name, None), dict) for name in HOOK_TABLES)
+_MODULE_CALL_IMPL = getattr(nn.Module, "_call_impl", None)
+# A torch without one of these has changed its calling code: never shortcut. The class
+# default of ``_compiled_call_impl`` lets it be read without ``Module.__getattr__``.
+_SUPPORTED = (
+    _MODULE_CALL_IMPL is not None
+    and "_compiled_call_impl" in vars(nn.Module)
+    and all(isinstance(getattr(_torch_module, name, None), dict) for name in HOOK_TABLES)
+)
 _tracing_state = torch._C._get_tracing_state
 
 
