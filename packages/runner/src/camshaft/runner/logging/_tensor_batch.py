@@ -106,10 +106,15 @@ def materialize(buffers: Iterable[HistoryBuffer], others: Iterable[HistoryBuffer
                 else:
                     where, first, size = entry
                     values.extend(host[where][first : first + size])
-        counts = buffer._pending_counts
-        buffer._chunks, buffer._pending, buffer._pending_counts = [], [], None
-        buffer._pending_n = buffer._pending_tensors = 0
-        buffer._extend(values, counts)
+        _write_queue(buffer, values)
+
+
+def _write_queue(buffer: HistoryBuffer, values: list[float]) -> None:
+    """Empty ``buffer``'s queue and write its converted ``values`` into the ring."""
+    counts = buffer._pending_counts
+    buffer._chunks, buffer._pending, buffer._pending_counts = [], [], None
+    buffer._pending_n = buffer._pending_tensors = 0
+    buffer._extend(values, counts)
 
 
 def _read_few_cpu_tensors(todo: list[HistoryBuffer]) -> bool:
@@ -133,10 +138,7 @@ def _read_few_cpu_tensors(todo: list[HistoryBuffer]) -> bool:
     for buffer in todo:
         pending = buffer._pending
         values = [item if item.__class__ is float else item.item() for item in pending]  # type: ignore[union-attr]
-        counts = buffer._pending_counts
-        buffer._pending, buffer._pending_counts = [], None
-        buffer._pending_n = buffer._pending_tensors = 0
-        buffer._extend(values, counts)
+        _write_queue(buffer, values)
     return True
 
 
