@@ -63,9 +63,14 @@ def _cuda_sync() -> None:
 
 
 def interleave(
-    runners: Mapping[str, Callable[[], T]], *, repeats: int, warmup: int = 1
+    runners: Mapping[str, Callable[[], T]], *, repeats: int, warmup: int = 1, rotate: bool = False
 ) -> dict[str, list[T]]:
     """Call every runner once per round, in order (A B A B ...); drop the warm-up rounds.
+
+    With ``rotate``, round ``r`` starts at the ``r``-th runner (A B C, B C A, C A B, ...),
+    so that no runner always follows the same one: what a run leaves behind (a
+    background thread finishing, a cold cache, garbage to collect) then falls on each
+    runner in turn instead of always on the one after it.
 
     Returns:
         For each runner name, the results of the ``repeats`` measured rounds.
@@ -73,9 +78,11 @@ def interleave(
     if repeats < 1 or warmup < 0:
         raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats=} {warmup=}")
     samples: dict[str, list[T]] = {name: [] for name in runners}
+    order = list(runners)
     for round_index in range(warmup + repeats):
-        for name, run in runners.items():
-            result = run()
+        shift = round_index % len(order) if rotate and order else 0
+        for name in order[shift:] + order[:shift]:
+            result = runners[name]()
             if round_index >= warmup:
                 samples[name].append(result)
     return samples

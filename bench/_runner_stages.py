@@ -96,7 +96,8 @@ def run_stage(stage: str, toggle: Callable[[], object] | None, calls: int = CALL
 
     import torch
     import torch.nn.functional as F
-    from runner_overhead import MODELS, Case, contender, make_dataset, mlp, train_contender
+    from _runner_contenders import Case, contender, make_dataset, mlp, train_contender
+    from _runner_targets import MODELS
 
     check_stages([stage])
     torch.set_num_threads(1)

@@ -46,6 +46,47 @@ def compute_ratios(results: dict[str, Any], kinds: list[str]) -> dict[str, float
     return ratios
 
 
+SPLIT_PARTS = ("core", "logger", "checkpoint", "total")
+
+
+def cost_split(results: dict[str, Any], kinds: list[str]) -> dict[str, Any]:
+    """Each Runner's overhead over raw (whole ``train()``, ms/iter) split by default hook.
+
+    From the ablations (``<runner>-no-ckpt``: no CheckpointHook; ``<runner>-core``: no
+    CheckpointHook and no LoggerHook): ``core`` is the core's overhead, ``logger`` what
+    the LoggerHook adds to it, ``checkpoint`` what the CheckpointHook adds to that, and
+    ``total`` the default Runner's. Each is a median of per-round differences, so the
+    parts add up to ``total`` only roughly. Also each variant's time over raw
+    (``*_vs_raw``) and, on the tiny MLP, camshaft's part over MMEngine's.
+    """
+    split: dict[str, Any] = {}
+    for name in MODELS:
+        entry, per_model = results[name], {}
+        overhead = {kind: value["median"] for kind, value in entry["overhead_ms_per_iter"].items()}
+        raw = entry["per_iter_ms"]["raw"]
+        for runner in kinds[1:]:
+            core, no_ckpt = overhead.get(f"{runner}-core"), overhead.get(f"{runner}-no-ckpt")
+            if core is None or no_ckpt is None:
+                continue
+            per_model[runner] = {
+                "core": core,
+                "logger": no_ckpt - core,
+                "checkpoint": overhead[runner] - no_ckpt,
+                "total": overhead[runner],
+                "core_vs_raw": ratio(entry["per_iter_ms"][f"{runner}-core"], raw),
+                "no_ckpt_vs_raw": ratio(entry["per_iter_ms"][f"{runner}-no-ckpt"], raw),
+                "vs_raw": ratio(entry["per_iter_ms"][runner], raw),
+            }
+        if "camshaft" in per_model and "mmengine" in per_model:
+            ours, theirs = per_model["camshaft"], per_model["mmengine"]
+            per_model["camshaft_vs_mmengine"] = {
+                part: ours[part] / theirs[part] if theirs[part] > 0 else None
+                for part in SPLIT_PARTS
+            }
+        split[name] = per_model
+    return split
+
+
 def check_targets(
     results: dict[str, Any], ratios: dict[str, float], kinds: list[str]
 ) -> dict[str, dict[str, Any]]:
@@ -119,4 +160,17 @@ def print_summary(report: dict[str, Any], kinds: list[str]) -> None:
             f"{name:34}{'-' if ours is None else f'{ours:.4g}':>11}"
             f"{'-' if mm is None else f'{mm:.4g}':>11}{target['target']:>11}  {target['met']}"
         )
+    lines.extend(_split_lines(report.get("cost_split", {})))
     print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+def _split_lines(split: dict[str, Any]) -> list[str]:
+    """The cost split as rows: model and runner, then each part in ms/iter."""
+    lines = [f"{'overhead over raw, ms/iter':34}" + "".join(f"{p:>11}" for p in SPLIT_PARTS)]
+    for name, per_model in split.items():
+        for runner, parts in per_model.items():
+            cells = "".join(
+                "          -" if parts[p] is None else f"{parts[p]:11.4f}" for p in SPLIT_PARTS
+            )
+            lines.append(f"{name + ' ' + runner:34}{cells}")
+    return lines if len(lines) > 1 else []

@@ -60,7 +60,7 @@ from typing import Any
 
 from _common import emit, machine_info, package_versions
 
-EPOCHS = 3  # runner_overhead.EPOCHS; not imported, so that the driver does not load torch
+EPOCHS = 3  # _runner_contenders.EPOCHS; not imported, so that the driver does not load torch
 LOG_INTERVAL = 10
 # The issue's bounds: camshaft's overhead over MMEngine's on the 32-32-2 MLP, its
 # instructions (time, in the issue) over raw's on the 784-256-10 MLP.
@@ -228,7 +228,7 @@ def worker(kind: str, model: str, iters_per_epoch: int, shim: str | None) -> int
 
     Args:
         kind: ``'raw'``, ``'camshaft'`` or ``'mmengine'``.
-        model: A key of ``runner_overhead.MODELS``.
+        model: A key of ``_runner_targets.MODELS``.
         iters_per_epoch: Iterations per epoch of the measured run.
         shim: The compiled switch (see :func:`build_shim`), or None to run without one
             (a plain run, as the tests do).
@@ -257,7 +257,8 @@ def train_windowed(
     import gc
 
     import torch
-    from runner_overhead import MODELS, Case, contender, make_dataset, train_contender
+    from _runner_contenders import Case, contender, make_dataset, train_contender
+    from _runner_targets import MODELS
 
     torch.set_num_threads(1)
     dims = MODELS[model]

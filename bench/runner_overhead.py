@@ -7,7 +7,9 @@ iterations, a checkpoint every epoch) on synthetic in-memory data: one ``TensorD
 per model, a ``DataLoader(batch_size=64, shuffle=True)`` built by hand for each run and
 passed built. Two models: a 784-256-10 MLP and a 32-32-2 MLP, where overhead dominates.
 
-Contenders, interleaved round by round (raw camshaft mmengine raw camshaft ...):
+Contenders, interleaved round by round, each round starting one contender later
+(raw camshaft mmengine, camshaft mmengine raw, ...: no contender always runs right
+after the same one):
 
 * ``raw``       ``for epoch: for x, y in loader: out = model(x); loss =
   F.cross_entropy(out, y); opt.zero_grad(); loss.backward(); opt.step(); loss.item()``
@@ -15,6 +17,9 @@ Contenders, interleaved round by round (raw camshaft mmengine raw camshaft ...):
 * ``camshaft``  ``camshaft.runner.Runner(...).train()``
 * ``mmengine``  ``mmengine.runner.Runner(...).train()``, only when ``import mmengine``
   works (``nox -s bench`` installs it; elsewhere its figures are skipped with a note)
+* ablations, timed in the same rounds but not judged by the targets: each Runner with
+  ``default_hooks=dict(checkpoint=None)`` (``<runner>-no-ckpt``) and with
+  ``dict(checkpoint=None, logger=None)`` (``<runner>-core``)
 
 Measured (one torch thread by default: on a shared 2-core machine a second intra-op
 thread mostly measures the neighbours; ``--threads 0`` keeps torch's default):
@@ -51,9 +56,14 @@ extra calls per iteration over raw (<= 120 amortised), time <= 1.03x raw on
 784-256-10, tiny-MLP overhead <= 1/5 of MMEngine's, construction <= 0.2 s, import
 <= 0.3 s beyond torch. ``met`` is judged on the whole-``train()`` figures.
 
+``cost_split`` (from the ablations): each Runner's whole-``train()`` overhead over raw
+in ms/iter, split into its core, what the LoggerHook adds and what the per-epoch
+CheckpointHook adds, with each variant's time over raw and, per part, camshaft's
+overhead over MMEngine's. It says which default a missed time target is spent on.
+
 Run: ``python bench/runner_overhead.py [--repeats 25] [--quick]``; prints one JSON line
 on stdout (the Runners' console logs go to /dev/null meanwhile) and a summary table
-on stderr. About 2-3 minutes with MMEngine on a 2-core machine; ``--quick``: seconds.
+on stderr. About 5 minutes with MMEngine on a 2-core machine; ``--quick``: seconds.
 """
 
 from __future__ import annotations
@@ -63,20 +73,14 @@ import contextlib
 import functools
 import gc
 import os
-import shutil
 import statistics
 import sys
-import tempfile
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from time import perf_counter
-from types import CodeType
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from _callcount import (
     CallCounter,
     Window,
@@ -88,237 +92,33 @@ from _callcount import (
     top_functions,
 )
 from _common import emit, interleave, machine_info, package_versions, run_worker, summarize
+from _runner_contenders import (
+    ABLATIONS,
+    BATCH,
+    EPOCHS,
+    LOG_INTERVAL,
+    Case,
+    Stamps,
+    contender,
+    make_dataset,
+    mmengine_available,
+    train_contender,
+)
 from _runner_targets import (
     MODELS,
     OVERHEADS,
     TIME_METRICS,
     check_targets,
     compute_ratios,
+    cost_split,
     print_summary,
 )
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
-
-from camshaft.model import BaseModel
-from camshaft.runner import Runner
-from camshaft.runner.hooks import Hook
-
-BATCH = 64
-EPOCHS = 3
-LR = 0.01
-LOG_INTERVAL = 10  # LoggerHook's default in both Runners
-
-
-def _mmengine_available() -> bool:
-    try:
-        import mmengine  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-# --- models, data, the raw loop ------------------------------------------------------------
-
-
-def mlp(dims: tuple[int, int, int]) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(dims[0], dims[1]), nn.ReLU(), nn.Linear(dims[1], dims[2]))
-
-
-class CamshaftMLP(BaseModel):
-    def __init__(self, dims: tuple[int, int, int]) -> None:
-        super().__init__()
-        self.net = mlp(dims)
-
-    def forward(self, inputs: Any, targets: Any = None, mode: str = "tensor") -> Any:
-        out = self.net(inputs)
-        if mode == "loss":
-            return {"loss": F.cross_entropy(out, targets)}
-        return out
-
-
-def mmengine_mlp_class() -> type[nn.Module]:
-    from mmengine.model import BaseModel as MMBaseModel
-
-    class MMEngineMLP(MMBaseModel):
-        def __init__(self, dims: tuple[int, int, int]) -> None:
-            super().__init__()
-            self.net = mlp(dims)
-
-        def forward(self, inputs: Any, targets: Any = None, mode: str = "tensor") -> Any:
-            out = self.net(inputs)
-            if mode == "loss":
-                return {"loss": F.cross_entropy(out, targets)}
-            return out
-
-    return MMEngineMLP
-
-
-def make_dataset(dims: tuple[int, int, int], iters_per_epoch: int) -> TensorDataset:
-    generator = torch.Generator().manual_seed(0)
-    n = BATCH * iters_per_epoch
-    inputs = torch.randn(n, dims[0], generator=generator)
-    targets = torch.randint(0, dims[2], (n,), generator=generator)
-    return TensorDataset(inputs, targets)
-
-
-def make_loader(dataset: TensorDataset) -> DataLoader:
-    return DataLoader(dataset, batch_size=BATCH, shuffle=True)
-
-
-def raw_train(
-    model: nn.Module, loader: DataLoader, epochs: int, after_iter: Callable[[], None]
-) -> nn.Module:
-    """The hand-written baseline: a plain loop, reading the loss every iteration."""
-    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
-    model.train()
-    for _ in range(epochs):
-        for inputs, targets in loader:
-            out = model(inputs)
-            loss = F.cross_entropy(out, targets)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            loss.item()
-            after_iter()
-    return model
-
-
-# --- the per-iteration probe (timestamps, or the profiler's window) --------------------------
-
-
-class _Stamps:
-    """``perf_counter()`` after every iteration, for the intervals inside epochs."""
-
-    def __init__(self) -> None:
-        self.times: list[float] = []
-        append = self.times.append
-
-        def stamp() -> None:
-            append(perf_counter())
-
-        self.stamp = stamp
-
-    def intervals(self, iters_per_epoch: int) -> list[float]:
-        """Seconds between consecutive iterations of an epoch (epoch boundaries left out)."""
-        times = self.times
-        return [
-            times[i + 1] - times[i]
-            for start in range(0, len(times), iters_per_epoch)
-            for i in range(start, min(start + iters_per_epoch, len(times)) - 1)
-        ]
-
-
-class CamshaftProbe(Hook):
-    """Calls ``after_iter()`` at the end of every training iteration."""
-
-    def __init__(self, after_iter: Callable[[], None]) -> None:
-        self.after_iter = after_iter
-
-    def after_train_iter(
-        self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
-    ) -> None:
-        self.after_iter()
-
-
-def mmengine_probe(after_iter: Callable[[], None]) -> Any:
-    from mmengine.hooks import Hook as MMHook
-
-    class MMEngineProbe(MMHook):
-        def after_train_iter(
-            self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
-        ) -> None:
-            after_iter()
-
-    return MMEngineProbe()
-
-
-# --- contenders ---------------------------------------------------------------------------
-
-
-@dataclass
-class Case:
-    """One model's data and run length."""
-
-    name: str
-    dims: tuple[int, int, int]
-    dataset: TensorDataset
-    iters_per_epoch: int
-
-    @property
-    def iters(self) -> int:
-        return EPOCHS * self.iters_per_epoch
-
-
-@contextlib.contextmanager
-def _work_dir() -> Iterator[str]:
-    path = tempfile.mkdtemp(prefix="runner_overhead_")
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _runner_kwargs(model: nn.Module, work_dir: str, loader: DataLoader) -> dict[str, Any]:
-    return {
-        "model": model,
-        "work_dir": work_dir,
-        "train_dataloader": loader,
-        "optim_wrapper": {"optimizer": {"type": "SGD", "lr": LR}},
-        "train_cfg": {"by_epoch": True, "max_epochs": EPOCHS},
-    }
-
-
-def build_contender(kind: str, case: Case, work_dir: str) -> tuple[Any, float]:
-    """A fresh model and loader; for the Runners also the Runner and its construction time."""
-    torch.manual_seed(0)
-    loader = make_loader(case.dataset)
-    if kind == "raw":
-        return (mlp(case.dims), loader), 0.0
-    if kind == "camshaft":
-        kwargs = _runner_kwargs(CamshaftMLP(case.dims), work_dir, loader)
-        start = perf_counter()
-        runner = Runner(**kwargs)
-        return runner, perf_counter() - start
-    from mmengine.runner import Runner as MMRunner
-
-    kwargs = _runner_kwargs(mmengine_mlp_class()(case.dims), work_dir, loader)
-    # MMEngine names its logger/visualizer instances by a timestamp in seconds; runners
-    # built within one second would share them, so each gets its own name.
-    kwargs["experiment_name"] = f"bench_{uuid.uuid4().hex[:12]}"
-    start = perf_counter()
-    runner = MMRunner(**kwargs)
-    return runner, perf_counter() - start
-
-
-@contextlib.contextmanager
-def contender(kind: str, case: Case) -> Iterator[tuple[Any, float]]:
-    """:func:`build_contender` in a temporary work_dir; a camshaft Runner is closed after."""
-    with _work_dir() as work_dir:
-        built, construction_s = build_contender(kind, case, work_dir)
-        try:
-            yield built, construction_s
-        finally:
-            close = getattr(built, "close", None)  # Runner.close(): log file, vis backends
-            if callable(close):
-                close()
-
-
-def train_contender(
-    kind: str, built: Any, after_iter: Callable[[], None]
-) -> tuple[Callable[[], Any], frozenset[CodeType]]:
-    """Register the probe (Runners); return ``train`` and the probe's code objects."""
-    if kind == "raw":
-        model, loader = built
-        return (lambda: raw_train(model, loader, EPOCHS, after_iter)), frozenset()
-    probe = CamshaftProbe(after_iter) if kind == "camshaft" else mmengine_probe(after_iter)
-    built.register_hook(probe)
-    return built.train, frozenset({type(probe).after_train_iter.__code__})
 
 
 def timed_run(kind: str, case: Case) -> dict[str, float]:
     """Build, then time ``train()``: per iteration, and the intervals inside epochs."""
     with contender(kind, case) as (built, construction_s):
-        stamps = _Stamps()
+        stamps = Stamps()
         train, _ = train_contender(kind, built, stamps.stamp)
         gc.collect()
         start = perf_counter()
@@ -433,9 +233,13 @@ def _paired(samples: dict[str, list[dict[str, float]]], kind: str, metric: str) 
 def time_case(
     case: Case, kinds: list[str], repeats: int, warmup: int
 ) -> tuple[dict[str, Any], dict[str, list[float]]]:
-    """Interleaved timings of one model; also each Runner's construction times."""
+    """Interleaved timings of one model; also each Runner's construction times.
+
+    ``kinds`` starts with ``raw``; the ablations among them are timed like the rest,
+    but their construction times are not reported.
+    """
     runners = {kind: functools.partial(timed_run, kind, case) for kind in kinds}
-    samples = interleave(runners, repeats=repeats, warmup=warmup)
+    samples = interleave(runners, repeats=repeats, warmup=warmup, rotate=True)
     entry: dict[str, Any] = {}
     for metric in TIME_METRICS:
         entry[metric] = {
@@ -443,7 +247,11 @@ def time_case(
         }
     for metric, overhead in OVERHEADS.items():
         entry[overhead] = {kind: _paired(samples, kind, metric) for kind in kinds[1:]}
-    construction = {kind: [s["construction_s"] for s in samples[kind]] for kind in kinds[1:]}
+    construction = {
+        kind: [s["construction_s"] for s in samples[kind]]
+        for kind in kinds[1:]
+        if kind not in ABLATIONS
+    }
     return entry, construction
 
 
@@ -524,7 +332,7 @@ def main() -> None:
     kinds = ["raw", "camshaft"]
     if args.no_mmengine:
         notes.append("MMEngine skipped (--no-mmengine)")
-    elif _mmengine_available():
+    elif mmengine_available():
         kinds.append("mmengine")
     else:
         notes.append(
@@ -537,6 +345,9 @@ def main() -> None:
             "and visualizer instances by a timestamp in seconds, which runners built in "
             "the same second would share"
         )
+    # The Runners again without the checkpoint hook, then also without the logger: what
+    # each default costs (``cost_split``); not contenders of the targets.
+    timed_kinds = kinds + [kind for kind, (runner, _) in ABLATIONS.items() if runner in kinds]
     threads = torch.get_num_threads()
     cases = {
         name: Case(name, dims, make_dataset(dims, args.iters_per_epoch), args.iters_per_epoch)
@@ -547,7 +358,7 @@ def main() -> None:
     construction: dict[str, list[float]] = {kind: [] for kind in kinds[1:]}
     with _quiet_stdout():
         for name, case in cases.items():
-            results[name], built = time_case(case, kinds, args.repeats, args.warmup)
+            results[name], built = time_case(case, timed_kinds, args.repeats, args.warmup)
             for kind, values in built.items():
                 construction[kind] += values
             progress(f"timed {name}")
@@ -563,6 +374,7 @@ def main() -> None:
     progress("timed imports")
 
     ratios = compute_ratios(results, kinds)
+    split = cost_split(results, kinds)
     report = {
         "bench": "runner_overhead",
         "config": {
@@ -574,10 +386,12 @@ def main() -> None:
             "threads": torch.get_num_threads(),
             "quick": args.quick,
             "contenders": kinds,
+            "ablations": timed_kinds[len(kinds) :],
         },
         "results": results,
         "ratios": ratios,
         "targets": check_targets(results, ratios, kinds),
+        "cost_split": split,
         "notes": notes,
         "machine": machine_info(),
         "versions": package_versions("torch", "camshaft-runner", "mmengine"),

@@ -214,12 +214,12 @@ def test_the_worker_trains_each_contender(bench, tmp_path: Path) -> None:  # typ
 def test_the_window_covers_steady_iterations_of_the_measured_run(  # type: ignore[no-untyped-def]
     bench, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
-    import runner_overhead
+    import _runner_contenders
 
     # Count every training iteration, the warm-up's included, to see where the switch
     # fires: after the 15th and the 35th iteration of the measured run's second epoch.
     finished = [0]
-    train_contender = runner_overhead.train_contender
+    train_contender = _runner_contenders.train_contender
 
     def counting_train_contender(kind, built, probe):  # type: ignore[no-untyped-def]
         def counted() -> None:
@@ -228,7 +228,7 @@ def test_the_window_covers_steady_iterations_of_the_measured_run(  # type: ignor
 
         return train_contender(kind, built, counted)
 
-    monkeypatch.setattr(runner_overhead, "train_contender", counting_train_contender)
+    monkeypatch.setattr(_runner_contenders, "train_contender", counting_train_contender)
     toggled_after: list[int] = []
     total = bench.train_windowed(kind, "mlp32", 40, lambda: toggled_after.append(finished[0]))
     warm_up = 3 * bench.WARMUP_ITERS
