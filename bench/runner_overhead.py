@@ -63,7 +63,7 @@ overhead over MMEngine's. It says which default a missed time target is spent on
 
 Run: ``python bench/runner_overhead.py [--repeats 25] [--quick]``; prints one JSON line
 on stdout (the Runners' console logs go to /dev/null meanwhile) and a summary table
-on stderr. About 5 minutes with MMEngine on a 2-core machine; ``--quick``: seconds.
+on stderr. About 3 minutes with MMEngine on a 2-core machine; ``--quick``: seconds.
 """
 
 from __future__ import annotations
