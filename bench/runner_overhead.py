@@ -20,6 +20,11 @@ after the same one):
 * ablations, timed in the same rounds but not judged by the targets: each Runner with
   ``default_hooks=dict(checkpoint=None)`` (``<runner>-no-ckpt``) and with
   ``dict(checkpoint=None, logger=None)`` (``<runner>-core``)
+* floors, the least the default hooks must do, written by hand around ``raw``:
+  ``raw+ckpt`` also saves model, optimizer and RNG state each epoch atomically (temp
+  file, fsync, rename, directory fsync) and then a ``last_checkpoint`` pointer the same
+  way; ``raw+ckpt+log`` also logs a line through ``logging`` to a file every 10
+  iterations
 
 Measured (one torch thread by default: on a shared 2-core machine a second intra-op
 thread mostly measures the neighbours; ``--threads 0`` keeps torch's default):
@@ -59,11 +64,13 @@ extra calls per iteration over raw (<= 120 amortised), time <= 1.03x raw on
 ``cost_split`` (from the ablations): each Runner's whole-``train()`` overhead over raw
 in ms/iter, split into its core, what the LoggerHook adds and what the per-epoch
 CheckpointHook adds, with each variant's time over raw and, per part, camshaft's
-overhead over MMEngine's. It says which default a missed time target is spent on.
+overhead over MMEngine's; and the same split of the floors (``raw+ckpt+log``). It says
+which default a missed time target is spent on, and how much of it any Runner must
+spend. The floors also stand beside the two time targets in ``targets``.
 
 Run: ``python bench/runner_overhead.py [--repeats 25] [--quick]``; prints one JSON line
 on stdout (the Runners' console logs go to /dev/null meanwhile) and a summary table
-on stderr. About 3 minutes with MMEngine on a 2-core machine; ``--quick``: seconds.
+on stderr. About 4 minutes with MMEngine on a 2-core machine; ``--quick``: seconds.
 """
 
 from __future__ import annotations
@@ -96,12 +103,14 @@ from _runner_contenders import (
     ABLATIONS,
     BATCH,
     EPOCHS,
+    FLOORS,
     LOG_INTERVAL,
     Case,
     Stamps,
     contender,
     make_dataset,
     mmengine_available,
+    runner_of,
     train_contender,
 )
 from _runner_targets import (
@@ -235,8 +244,8 @@ def time_case(
 ) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """Interleaved timings of one model; also each Runner's construction times.
 
-    ``kinds`` starts with ``raw``; the ablations among them are timed like the rest,
-    but their construction times are not reported.
+    ``kinds`` starts with ``raw``; the ablations and floors among them are timed like
+    the rest, but only the Runners' own construction times are reported.
     """
     runners = {kind: functools.partial(timed_run, kind, case) for kind in kinds}
     samples = interleave(runners, repeats=repeats, warmup=warmup, rotate=True)
@@ -250,7 +259,7 @@ def time_case(
     construction = {
         kind: [s["construction_s"] for s in samples[kind]]
         for kind in kinds[1:]
-        if kind not in ABLATIONS
+        if runner_of(kind) == kind
     }
     return entry, construction
 
@@ -345,9 +354,11 @@ def main() -> None:
             "and visualizer instances by a timestamp in seconds, which runners built in "
             "the same second would share"
         )
-    # The Runners again without the checkpoint hook, then also without the logger: what
-    # each default costs (``cost_split``); not contenders of the targets.
+    # The Runners again without the checkpoint hook, then also without the logger, and the
+    # raw loop doing the least those two hooks must do: what each default costs
+    # (``cost_split``); not contenders of the targets.
     timed_kinds = kinds + [kind for kind, (runner, _) in ABLATIONS.items() if runner in kinds]
+    timed_kinds += list(FLOORS)
     threads = torch.get_num_threads()
     cases = {
         name: Case(name, dims, make_dataset(dims, args.iters_per_epoch), args.iters_per_epoch)
@@ -390,7 +401,7 @@ def main() -> None:
         },
         "results": results,
         "ratios": ratios,
-        "targets": check_targets(results, ratios, kinds),
+        "targets": check_targets(results, ratios, kinds, split),
         "cost_split": split,
         "notes": notes,
         "machine": machine_info(),

@@ -94,10 +94,12 @@ def test_each_ablation_drops_its_default_hooks(  # type: ignore[no-untyped-def]
 
 
 def _entry(per_iter: dict[str, float], overhead: dict[str, float]) -> dict[str, Any]:
-    return {
-        "per_iter_ms": {kind: {"median": value} for kind, value in per_iter.items()},
-        "overhead_ms_per_iter": {kind: {"median": value} for kind, value in overhead.items()},
-    }
+    # The same figures for whole, steady and typical iterations.
+    times = {kind: {"median": value} for kind, value in per_iter.items()}
+    overheads = {kind: {"median": value} for kind, value in overhead.items()}
+    metrics = ("per_iter_ms", "steady_per_iter_ms", "typical_iter_ms")
+    names = ("overhead_ms_per_iter", "steady_overhead_ms_per_iter", "typical_overhead_ms_per_iter")
+    return {name: dict(times) for name in metrics} | {name: dict(overheads) for name in names}
 
 
 def test_cost_split_takes_each_default_hooks_share(targets) -> None:  # type: ignore[no-untyped-def]
@@ -139,3 +141,58 @@ def test_cost_split_skips_a_runner_without_ablations_and_a_zero_part(targets) ->
     lines = targets._split_lines(split)
     assert lines[0].split()[-4:] == ["core", "logger", "checkpoint", "total"]
     assert any(line.startswith("mlp784 camshaft_vs_mmengine") and " - " in line for line in lines)
+
+
+@pytest.mark.parametrize("kind", ["raw+ckpt", "raw+ckpt+log"])
+def test_each_floor_saves_every_epoch_durably_and_logs_if_asked(  # type: ignore[no-untyped-def]
+    contenders, kind: str
+) -> None:
+    import torch
+
+    dims = (8, 8, 2)
+    iters = 2 * contenders.LOG_INTERVAL
+    case = contenders.Case("tiny", dims, contenders.make_dataset(dims, iters), iters)
+    stamps = contenders.Stamps()
+    with contenders.contender(kind, case) as (built, construction_s):
+        train, _ = contenders.train_contender(kind, built, stamps.stamp)
+        model = train()
+        work_dir = built[2]
+        assert _checkpoints(work_dir) == ["epoch_1.pth", "epoch_2.pth", "epoch_3.pth"]
+        assert not [name for name in os.listdir(work_dir) if name.endswith(".tmp")]
+        last = Path(work_dir, "epoch_3.pth")
+        assert Path(work_dir, "last_checkpoint").read_text() == str(last)
+        saved = torch.load(last, weights_only=True)
+        assert saved["meta"] == {"epoch": 3}
+        assert torch.equal(saved["state_dict"]["0.weight"], model.state_dict()["0.weight"])
+        log = Path(work_dir, "run.log").read_text().splitlines()
+        # Two lines an epoch (iterations 10 and 20) when logging, none otherwise.
+        assert len(log) == (6 if kind.endswith("+log") else 0)
+        assert all("loss: " in line for line in log)
+    assert construction_s == 0.0
+    assert len(stamps.times) == case.iters
+    assert contenders.runner_of(kind) == "raw"
+
+
+def test_cost_split_and_targets_show_the_floor(targets) -> None:  # type: ignore[no-untyped-def]
+    per_iter = {"raw": 1.0, "camshaft": 1.2, "camshaft-no-ckpt": 1.1, "camshaft-core": 1.05}
+    per_iter |= {"mmengine": 1.5, "mmengine-no-ckpt": 1.3, "mmengine-core": 1.2}
+    per_iter |= {"raw+ckpt": 1.04, "raw+ckpt+log": 1.1}
+    overhead = {kind: value - 1.0 for kind, value in per_iter.items() if kind != "raw"}
+    results = {name: _entry(per_iter, overhead) for name in targets.MODELS}
+    kinds = ["raw", "camshaft", "mmengine"]
+    split = targets.cost_split(results, kinds)
+    floor = split["mlp784"]["raw+ckpt+log"]
+    assert floor["core"] == 0.0
+    assert floor["checkpoint"] == pytest.approx(0.04)
+    assert floor["logger"] == pytest.approx(0.06)
+    assert (floor["total"], floor["vs_raw"]) == (pytest.approx(0.1), 1.1)
+    results["calls"] = {"extra_per_iter": {"camshaft": 40.0}, "extra_amortised": {"camshaft": 90.0}}
+    results["construction_s"] = {"camshaft": {"median": 0.01}, "mmengine": {"median": 1.0}}
+    beyond = {"beyond_torch": {"median": 0.02}}
+    results["import_s"] = {"camshaft.runner": beyond, "mmengine.runner": beyond}
+    ratios = targets.compute_ratios(results, kinds)
+    checked = targets.check_targets(results, ratios, kinds, split)
+    assert checked["time_ratio_mlp784"]["raw+ckpt+log"] == 1.1
+    assert checked["time_ratio_mlp784"]["met"] is False  # camshaft's 1.2 decides
+    assert checked["overhead_vs_mmengine_mlp32"]["raw+ckpt+log"] == pytest.approx(0.2)
+    assert "raw+ckpt+log" not in targets.check_targets(results, ratios, kinds)["time_ratio_mlp784"]
