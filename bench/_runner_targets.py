@@ -37,6 +37,9 @@ def compute_ratios(results: dict[str, Any], kinds: list[str]) -> dict[str, float
                 ratios[f"{kind}_vs_raw{suffix}_{name}"] = ratio(
                     entry[metric][kind], entry[metric]["raw"]
                 )
+        floor = entry["per_iter_ms"].get("raw+ckpt+log")
+        if floor is not None:  # the floor, for the one table of every bench's ratios
+            ratios[f"raw+ckpt+log_vs_raw_{name}"] = ratio(floor, entry["per_iter_ms"]["raw"])
     if "mmengine" in kinds:
         tiny = results["mlp32"]
         for overhead, suffix in zip(OVERHEADS.values(), ("", "_steady", "_typical"), strict=True):
