@@ -5,6 +5,8 @@ iteration, and the Runners built as the seeds build them. Besides ``raw``, ``cam
 and ``mmengine``, each Runner has two ablations, :data:`ABLATIONS`, that take default
 hooks away (``default_hooks=dict(checkpoint=None)``, then also ``logger=None``): the
 differences between them say what the per-epoch checkpoint and the log lines cost.
+The floors, :data:`FLOORS`, are the raw loop doing by hand the least those two hooks
+must do (an atomic, fsynced save each epoch; a log line every ``LOG_INTERVAL``).
 """
 
 from __future__ import annotations
